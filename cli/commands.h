@@ -1,0 +1,19 @@
+/*
+ * commands.h - the `nightshift` subcommand table (an X-macro).
+ *
+ * X(name, function, one-line help). Each command lives in its own cli/cmd_*.c
+ * and has the signature `int fn(int argc, char **argv)` where argv[0] is the
+ * subcommand name; it returns the process exit code (0 ok, 1 runtime error,
+ * 2 usage error).
+ */
+#ifndef NS_CLI_COMMANDS_H
+#define NS_CLI_COMMANDS_H
+
+#define NS_CLI_COMMANDS(X)                                                                                             \
+    /* one line per command: X(name, ns_cmd_name, "help") \ */
+
+#define NS__CLI_DECL(name, fn, help) int fn(int argc, char **argv);
+NS_CLI_COMMANDS(NS__CLI_DECL)
+#undef NS__CLI_DECL
+
+#endif /* NS_CLI_COMMANDS_H */
