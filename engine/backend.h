@@ -39,15 +39,15 @@
 
 /* Activation buffers, [max_tokens][ns_act_width(act)] f32 each. */
 typedef enum ns_act {
-    NS_ACT_X = 0,   /* residual stream                       width n_embd */
-    NS_ACT_XN,      /* normed input of a matmul              width max(n_embd, n_q) */
-    NS_ACT_Q,       /* queries                               width n_q = n_head * head_dim */
-    NS_ACT_K,       /* keys of the new tokens                width n_kv = n_head_kv * head_dim */
-    NS_ACT_V,       /* values of the new tokens              width n_kv */
-    NS_ACT_ATTN,    /* attention output (input of wo)        width n_q */
-    NS_ACT_GATE,    /* ffn gate, then silu(gate) * up        width n_ff */
-    NS_ACT_UP,      /* ffn up                                width n_ff */
-    NS_ACT_LOGITS,  /* logits rows                           width n_vocab */
+    NS_ACT_X = 0,  /* residual stream                       width n_embd */
+    NS_ACT_XN,     /* normed input of a matmul              width max(n_embd, n_q) */
+    NS_ACT_Q,      /* queries                               width n_q = n_head * head_dim */
+    NS_ACT_K,      /* keys of the new tokens                width n_kv = n_head_kv * head_dim */
+    NS_ACT_V,      /* values of the new tokens              width n_kv */
+    NS_ACT_ATTN,   /* attention output (input of wo)        width n_q */
+    NS_ACT_GATE,   /* ffn gate, then silu(gate) * up        width n_ff */
+    NS_ACT_UP,     /* ffn up                                width n_ff */
+    NS_ACT_LOGITS, /* logits rows                           width n_vocab */
     NS_ACT_COUNT
 } ns_act;
 

@@ -33,13 +33,13 @@ typedef struct ns_ubatch {
     uint8_t *want_logits; /* [n_tokens] 1 when this row's logits are wanted */
 
     /* Derived by ns_kv_cache_prepare (do not fill by hand). */
-    int32_t *slot;         /* [n_tokens] index of the token's sequence in the tables below */
-    int32_t n_seq;         /* distinct sequences in this pass */
-    int32_t max_pages;     /* row stride of `pages` (pages per sequence for the longest context) */
-    int32_t *pages;        /* [cap][max_pages] physical page ids of each slot's sequence, -1 past the end */
-    int32_t *seq_len;      /* [cap] per slot: tokens of the sequence in the cache after this pass */
-    int32_t n_logits;      /* rows with want_logits */
-    int32_t *logit_rows;   /* [n_logits] token index of each logits row, ascending */
+    int32_t *slot;       /* [n_tokens] index of the token's sequence in the tables below */
+    int32_t n_seq;       /* distinct sequences in this pass */
+    int32_t max_pages;   /* row stride of `pages` (pages per sequence for the longest context) */
+    int32_t *pages;      /* [cap][max_pages] physical page ids of each slot's sequence, -1 past the end */
+    int32_t *seq_len;    /* [cap] per slot: tokens of the sequence in the cache after this pass */
+    int32_t n_logits;    /* rows with want_logits */
+    int32_t *logit_rows; /* [n_logits] token index of each logits row, ascending */
 } ns_ubatch;
 
 /* Carve a ubatch for up to `cap` tokens and `max_pages` pages per sequence

@@ -31,33 +31,26 @@
 #include "ns_status.h"
 #include "ns_types.h"
 
-typedef enum ns_arch {
-    NS_ARCH_LLAMA = 0,
-    NS_ARCH_QWEN2 = 1,
-    NS_ARCH_COUNT
-} ns_arch;
+typedef enum ns_arch { NS_ARCH_LLAMA = 0, NS_ARCH_QWEN2 = 1, NS_ARCH_COUNT } ns_arch;
 
 /* RoPE pairing, as in llama.cpp. NORM rotates adjacent pairs (x[2i], x[2i+1]);
  * NEOX rotates (x[i], x[i + head_dim/2]). Both use theta_i = pos *
  * freq_scale * base^(-2i/n_rot) / freq_factor[i] (freq_factor = 1 without a
  * rope_freqs tensor). */
-typedef enum ns_rope_style {
-    NS_ROPE_NORM = 0,
-    NS_ROPE_NEOX = 1
-} ns_rope_style;
+typedef enum ns_rope_style { NS_ROPE_NORM = 0, NS_ROPE_NEOX = 1 } ns_rope_style;
 
 /* A weight tensor: a view into the GGUF mapping. Matrices follow ggml's
  * convention: ne[0] is the row length (input features), ne[1] the number of
  * rows (output features); row r starts at data + r * row_bytes. Vectors have
  * ne[1] == 1. */
 typedef struct ns_tensor {
-    const char *name;     /* GGUF tensor name (owned by the gguf handle) */
-    ns_type type;         /* storage type (F32, F16, Q4_K, ...) */
-    int64_t ne[2];        /* [0] = row length, [1] = rows */
-    size_t row_bytes;     /* bytes per row in `type` */
-    size_t nbytes;        /* row_bytes * ne[1] */
-    const uint8_t *data;  /* host view into the mapping (read-only) */
-    int32_t id;           /* index in the model's tensor table: backends key their own copies on it */
+    const char *name;    /* GGUF tensor name (owned by the gguf handle) */
+    ns_type type;        /* storage type (F32, F16, Q4_K, ...) */
+    int64_t ne[2];       /* [0] = row length, [1] = rows */
+    size_t row_bytes;    /* bytes per row in `type` */
+    size_t nbytes;       /* row_bytes * ne[1] */
+    const uint8_t *data; /* host view into the mapping (read-only) */
+    int32_t id;          /* index in the model's tensor table: backends key their own copies on it */
 } ns_tensor;
 
 /* The weights of one transformer block. Shapes are (ne[0], ne[1]) with
@@ -79,21 +72,21 @@ typedef struct ns_layer {
 
 typedef struct ns_hparams {
     ns_arch arch;
-    char arch_name[32];        /* general.architecture */
-    int32_t n_vocab;           /* rows of token_embd */
-    int32_t n_ctx_train;       /* <arch>.context_length (0 when absent) */
-    int32_t n_embd;            /* <arch>.embedding_length */
-    int32_t n_layer;           /* <arch>.block_count */
-    int32_t n_head;            /* <arch>.attention.head_count */
-    int32_t n_head_kv;         /* <arch>.attention.head_count_kv (default n_head) */
-    int32_t head_dim;          /* <arch>.attention.key_length (default n_embd / n_head); K and V */
-    int32_t n_rot;             /* <arch>.rope.dimension_count (default head_dim) */
-    int32_t n_ff;              /* <arch>.feed_forward_length */
-    float rms_eps;             /* <arch>.attention.layer_norm_rms_epsilon (default 1e-5) */
-    float rope_freq_base;      /* <arch>.rope.freq_base (default 10000) */
-    float rope_freq_scale;     /* 1 / <arch>.rope.scaling.factor for linear scaling, else 1 */
-    ns_rope_style rope_style;  /* from the architecture table */
-    bool tied_output;          /* output.weight absent: logits use token_embd */
+    char arch_name[32];       /* general.architecture */
+    int32_t n_vocab;          /* rows of token_embd */
+    int32_t n_ctx_train;      /* <arch>.context_length (0 when absent) */
+    int32_t n_embd;           /* <arch>.embedding_length */
+    int32_t n_layer;          /* <arch>.block_count */
+    int32_t n_head;           /* <arch>.attention.head_count */
+    int32_t n_head_kv;        /* <arch>.attention.head_count_kv (default n_head) */
+    int32_t head_dim;         /* <arch>.attention.key_length (default n_embd / n_head); K and V */
+    int32_t n_rot;            /* <arch>.rope.dimension_count (default head_dim) */
+    int32_t n_ff;             /* <arch>.feed_forward_length */
+    float rms_eps;            /* <arch>.attention.layer_norm_rms_epsilon (default 1e-5) */
+    float rope_freq_base;     /* <arch>.rope.freq_base (default 10000) */
+    float rope_freq_scale;    /* 1 / <arch>.rope.scaling.factor for linear scaling, else 1 */
+    ns_rope_style rope_style; /* from the architecture table */
+    bool tied_output;         /* output.weight absent: logits use token_embd */
 } ns_hparams;
 
 typedef struct ns_model ns_model;
@@ -116,7 +109,7 @@ const ns_gguf *ns_model_gguf(const ns_model *m);
 
 /* Global tensors. `output` is token_embd when the output is tied.
  * `rope_freqs` is (head_dim/2) F32 frequency factors, or NULL. */
-const ns_tensor *ns_model_tok_embd(const ns_model *m);   /* (n_embd, n_vocab) */
+const ns_tensor *ns_model_tok_embd(const ns_model *m);    /* (n_embd, n_vocab) */
 const ns_tensor *ns_model_output_norm(const ns_model *m); /* (n_embd) */
 const ns_tensor *ns_model_output(const ns_model *m);      /* (n_embd, n_vocab) */
 const ns_tensor *ns_model_rope_freqs(const ns_model *m);  /* (n_rot/2) or NULL */
