@@ -10,6 +10,8 @@
 #define NS_CLI_COMMANDS_H
 
 #define NS_CLI_COMMANDS(X)                                                                                             \
+    X(inspect, ns_cmd_inspect, "show a GGUF file's metadata, tensors and sizes")                                       \
+    X(synth, ns_cmd_synth, "write a random-weight model of a real shape (benchmarks, tests)")                        \
     /* one line per command: X(name, ns_cmd_name, "help") \ */
 
 #define NS__CLI_DECL(name, fn, help) int fn(int argc, char **argv);
