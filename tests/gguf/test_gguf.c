@@ -223,11 +223,13 @@ static void test_corrupt_cases(void) {
     /* a string longer than the file */
     bb_header(&b, 3, 0, 1);
     bb_u64(&b, 1ull << 40);
+    bb_pad(&b, 64);
     expect_error(&b, "metadata key");
     /* invalid value type */
     bb_header(&b, 3, 0, 1);
     bb_str(&b, "k");
     bb_u32(&b, 13);
+    bb_pad(&b, 64);
     expect_error(&b, "invalid value type 13");
     /* nested array */
     bb_header(&b, 3, 0, 1);
@@ -235,6 +237,7 @@ static void test_corrupt_cases(void) {
     bb_u32(&b, NS_GGUF_ARRAY);
     bb_u32(&b, NS_GGUF_ARRAY);
     bb_u64(&b, 1);
+    bb_pad(&b, 64);
     expect_error(&b, "nested arrays");
     /* array count larger than the bytes left */
     bb_header(&b, 3, 0, 1);
@@ -268,15 +271,19 @@ static void test_corrupt_cases(void) {
     bb_header(&b, 3, 1, 0);
     bb_str(&b, "t");
     bb_u32(&b, 5);
+    bb_pad(&b, 64);
     expect_error(&b, "5 dimensions");
     bb_header(&b, 3, 1, 0);
     bb_tensor(&b, "t", 32, 99, 0);
+    bb_pad(&b, 64);
     expect_error(&b, "unknown type id 99");
     bb_header(&b, 3, 1, 0);
     bb_tensor(&b, "t", 33, NS_TYPE_Q8_0, 0);
+    bb_pad(&b, 64);
     expect_error(&b, "not a multiple");
     bb_header(&b, 3, 1, 0);
     bb_tensor(&b, "t", 32, NS_TYPE_F32, 3);
+    bb_pad(&b, 64);
     expect_error(&b, "not aligned");
     bb_header(&b, 3, 1, 0);
     bb_tensor(&b, "t", 32, NS_TYPE_F32, 0);
