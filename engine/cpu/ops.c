@@ -38,7 +38,7 @@ static void embed_task(void *p, int32_t ith, int32_t nth) {
 
 void ns__cpu_op_embed(ns__cpu_ctx *c, const ns_tensor *tok_embd, ns_act out, int32_t n) {
     embed_args a = {c, tok_embd, out, n};
-    ns_threadpool_run(c->tp, embed_task, &a);
+    ns_threadpool_run_sized(c->tp, embed_task, &a, (double)n * (double)tok_embd->ne[0] * 4.0);
 }
 
 /* ---- RMSNorm --------------------------------------------------------------- */
@@ -73,7 +73,7 @@ static void norm_task(void *p, int32_t ith, int32_t nth) {
 
 void ns__cpu_op_rmsnorm(ns__cpu_ctx *c, ns_act in, const ns_tensor *w, float eps, ns_act out, int32_t n) {
     norm_args a = {c, in, out, (const float *)w->data, (int32_t)w->ne[0], eps, n};
-    ns_threadpool_run(c->tp, norm_task, &a);
+    ns_threadpool_run_sized(c->tp, norm_task, &a, (double)n * (double)a.width * 2.0);
 }
 
 /* ---- RoPE ------------------------------------------------------------------ */
@@ -124,7 +124,7 @@ static void rope_task(void *p, int32_t ith, int32_t nth) {
 
 void ns__cpu_op_rope(ns__cpu_ctx *c, ns_act io, int32_t n_heads, int32_t n) {
     rope_args a = {c, io, n_heads, n};
-    ns_threadpool_run(c->tp, rope_task, &a);
+    ns_threadpool_run_sized(c->tp, rope_task, &a, (double)n * (double)(n_heads * c->hp->head_dim + c->hp->n_rot * 20));
 }
 
 /* ---- SwiGLU ---------------------------------------------------------------- */
@@ -150,7 +150,7 @@ static void swiglu_task(void *p, int32_t ith, int32_t nth) {
 
 void ns__cpu_op_swiglu(ns__cpu_ctx *c, ns_act gate, ns_act up, int32_t width, int32_t n) {
     swiglu_args a = {c, gate, up, width, n};
-    ns_threadpool_run(c->tp, swiglu_task, &a);
+    ns_threadpool_run_sized(c->tp, swiglu_task, &a, (double)n * (double)width * 8.0);
 }
 
 /* ---- KV store -------------------------------------------------------------- */
@@ -190,7 +190,7 @@ static void kv_store_task(void *p, int32_t ith, int32_t nth) {
 
 void ns__cpu_op_kv_store(ns__cpu_ctx *c, int32_t il, ns_act k, ns_act v, int32_t n) {
     kv_store_args a = {c, il, k, v, n};
-    ns_threadpool_run(c->tp, kv_store_task, &a);
+    ns_threadpool_run_sized(c->tp, kv_store_task, &a, (double)n * (double)c->act_w[k] * 2.0);
 }
 
 /* ---- attention ------------------------------------------------------------- */
@@ -259,5 +259,9 @@ static void attn_task(void *p, int32_t ith, int32_t nth) {
 
 void ns__cpu_op_attention(ns__cpu_ctx *c, int32_t il, ns_act q, ns_act out, int32_t n) {
     attn_args a = {c, il, q, out, n};
-    ns_threadpool_run(c->tp, attn_task, &a);
+    double work = 0;
+    for (int32_t i = 0; i < n; i++) {
+        work += (double)(c->ub->pos[i] + 1);
+    }
+    ns_threadpool_run_sized(c->tp, attn_task, &a, work * 2.0 * (double)c->hp->n_head * (double)c->hp->head_dim);
 }

@@ -94,5 +94,5 @@ void ns__cpu_op_matmul(ns__cpu_ctx *c, const ns_tensor *w, ns_act in, ns_act out
     matmul_args a = {c, w, in, out, n, accumulate, 0, 0};
     a.n_row_tiles = (int32_t)((w->ne[1] + NS__TILE_ROWS - 1) / NS__TILE_ROWS);
     a.n_tok_tiles = (n + NS__TILE_TOKENS - 1) / NS__TILE_TOKENS;
-    ns_threadpool_run(c->tp, matmul_task, &a);
+    ns_threadpool_run_sized(c->tp, matmul_task, &a, (double)n * (double)w->ne[0] * (double)w->ne[1]);
 }

@@ -163,6 +163,19 @@ void ns_threadpool_run(ns_threadpool *tp, ns_threadpool_fn fn, void *arg) {
     }
 }
 
+/* Below this many multiply-adds an op runs on the calling thread: a
+ * wake-up round trip costs about as much, and far more on a loaded machine. */
+#define NS__MIN_PARALLEL_WORK 32768.0
+
+void ns_threadpool_run_sized(ns_threadpool *tp, ns_threadpool_fn fn, void *arg, double work) {
+    if (work < NS__MIN_PARALLEL_WORK) {
+        atomic_store_explicit(&tp->chunk, 0, memory_order_relaxed);
+        fn(arg, 0, 1);
+        return;
+    }
+    ns_threadpool_run(tp, fn, arg);
+}
+
 int32_t ns_threadpool_chunk(ns_threadpool *tp) {
     return atomic_fetch_add_explicit(&tp->chunk, 1, memory_order_relaxed);
 }

@@ -33,6 +33,11 @@ int32_t ns_threadpool_n_threads(const ns_threadpool *tp);
  * counter to 0 before starting. */
 void ns_threadpool_run(ns_threadpool *tp, ns_threadpool_fn fn, void *arg);
 
+/* Like ns_threadpool_run, but runs fn(arg, 0, 1) on the caller alone when
+ * `work` (an op's rough cost in multiply-adds) is below the size where
+ * waking the workers pays off. */
+void ns_threadpool_run_sized(ns_threadpool *tp, ns_threadpool_fn fn, void *arg, double work);
+
 /* Next work item index for the current run (0, 1, 2, ...); callers stop
  * when it reaches their item count. Safe from every thread of the run. */
 int32_t ns_threadpool_chunk(ns_threadpool *tp);
