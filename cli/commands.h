@@ -13,6 +13,7 @@
     X(inspect, ns_cmd_inspect, "show a GGUF file's metadata, tensors and sizes")                                       \
     X(synth, ns_cmd_synth, "write a random-weight model of a real shape (benchmarks, tests)")                        \
     X(tokenize, ns_cmd_tokenize, "tokenize stdin with a model's tokenizer and print the ids")                       \
+    X(migrate, ns_cmd_migrate, "apply the job-queue schema migrations to PostgreSQL")                                 \
     /* one line per command: X(name, ns_cmd_name, "help") \ */
 
 #define NS__CLI_DECL(name, fn, help) int fn(int argc, char **argv);
