@@ -137,6 +137,11 @@ const char *ns_backend_name(const ns_backend *b);
  * n_threads - 1 worker threads. The model must outlive the backend. */
 ns_status ns_backend_cpu_create(const ns_model *model, const ns_backend_params *p, ns_backend *out, ns_err *err);
 
+/* Create the CUDA backend (kernels/, built only with CUDA). Same contract as
+ * ns_backend_cpu_create; p->device picks the GPU. Builds without CUDA do not
+ * define it: engine.c calls it only when NS_HAVE_CUDA is defined. */
+ns_status ns_backend_cuda_create(const ns_model *model, const ns_backend_params *p, ns_backend *out, ns_err *err);
+
 /* Run one forward pass of `model` over `ub` (already prepared with
  * ns_kv_cache_prepare) on backend `b`; write the logits of the rows with
  * want_logits to `logits` as [ub->n_logits][n_vocab] f32 (engine/forward.c).

@@ -4,7 +4,8 @@
  * Running sequences live in a table indexed by their KV sequence id; `order`
  * lists them in admission order, which is also the prefill order. Waiting
  * requests sit in a FIFO array. Every buffer is allocated at creation; the
- * only allocation after that is the prompt copy made by submit.
+ * only allocations after that are the prompt copy and sampler made by
+ * submit.
  */
 #include "scheduler.h"
 
@@ -17,6 +18,7 @@ typedef struct sched_entry {
     uint64_t id;
     ns_sched_request req; /* callbacks and user; req.prompt points at `prompt` */
     int32_t *prompt;      /* owned copy */
+    ns_sampler *sampler;  /* owned */
     int32_t n_prompt;
     int32_t max_tokens;  /* after clamping to the context */
     int32_t n_prefilled; /* prompt tokens stored in the cache */
@@ -47,7 +49,8 @@ struct ns_sched {
     int32_t max_queue;
 
     uint64_t next_id;
-    ns_arena arena; /* ubatch storage */
+    ns_sampler_ws *ws; /* sampling scratch shared by every sampler (one thread) */
+    ns_arena arena;    /* ubatch storage */
     ns_ubatch ub;
     float *logits; /* [max_seqs][n_vocab] */
 };
@@ -58,7 +61,7 @@ static const char *g_finish_names[] = {
 #undef NS__FINISH_STR
 };
 
-const char *ns_finish_reason_str(ns_finish_reason r) {
+const char *ns_sched_finish_str(ns_sched_finish r) {
     if ((int)r < 0 || (size_t)r >= sizeof(g_finish_names) / sizeof(g_finish_names[0])) {
         return "?";
     }
@@ -93,6 +96,7 @@ ns_status ns_sched_create(const ns_model *m, ns_backend *b, const ns_backend_par
     s->queue = calloc((size_t)s->max_queue, sizeof(sched_entry));
     s->logits = malloc((size_t)s->max_seqs * (size_t)s->n_vocab * sizeof(float));
     if (s->run == NULL || s->order == NULL || s->queue == NULL || s->logits == NULL ||
+        ns_sampler_ws_create(s->n_vocab, &s->ws, err) != NS_OK ||
         ns_arena_init(&s->arena, ns_ubatch_bytes(s->budget, max_pages)) != NS_OK ||
         ns_ubatch_init(&s->ub, &s->arena, s->budget, max_pages) != NS_OK) {
         ns_sched_free(&s);
@@ -102,7 +106,7 @@ ns_status ns_sched_create(const ns_model *m, ns_backend *b, const ns_backend_par
     return NS_OK;
 }
 
-static void finish_entry(ns_sched *s, sched_entry *e, ns_finish_reason reason, ns_status st) {
+static void finish_entry(ns_sched *s, sched_entry *e, ns_sched_finish reason, ns_status st) {
     e->res.t_done = ns_time_s();
     e->res.n_generated = e->n_gen;
     if (e->kv_seq >= 0) {
@@ -122,9 +126,10 @@ static void finish_entry(ns_sched *s, sched_entry *e, ns_finish_reason reason, n
         done.req.on_finish(done.req.user, done.id, reason, st, &done.res);
     }
     free(done.prompt);
+    ns_sampler_destroy(&done.sampler);
 }
 
-static void drop_queued(ns_sched *s, int32_t qi, ns_finish_reason reason) {
+static void drop_queued(ns_sched *s, int32_t qi, ns_sched_finish reason) {
     sched_entry e = s->queue[qi];
     memmove(&s->queue[qi], &s->queue[qi + 1], (size_t)(s->n_queued - qi - 1) * sizeof(sched_entry));
     s->n_queued--;
@@ -139,12 +144,13 @@ void ns_sched_free(ns_sched **ps) {
     ns_sched *s = *ps;
     if (s->run != NULL && s->order != NULL) {
         while (s->n_running > 0) {
-            finish_entry(s, &s->run[s->order[0]], NS_FINISH_CANCELLED, NS_OK);
+            finish_entry(s, &s->run[s->order[0]], NS_SCHED_FINISH_CANCELLED, NS_OK);
         }
     }
     while (s->queue != NULL && s->n_queued > 0) {
-        drop_queued(s, 0, NS_FINISH_CANCELLED);
+        drop_queued(s, 0, NS_SCHED_FINISH_CANCELLED);
     }
+    ns_sampler_ws_destroy(&s->ws);
     free(s->run);
     free(s->order);
     free(s->queue);
@@ -168,8 +174,8 @@ bool ns_sched_can_admit(const ns_sched *s, int32_t n_prompt, int32_t max_tokens,
 }
 
 ns_status ns_sched_submit(ns_sched *s, const ns_sched_request *req, uint64_t *id, ns_err *err) {
-    if (req->n_prompt < 1 || req->prompt == NULL || req->max_tokens < 1) {
-        return ns__err_set(err, NS_ERR_INVALID_ARG, "sched: empty prompt or max_tokens < 1");
+    if (req->n_prompt < 1 || req->prompt == NULL) {
+        return ns__err_set(err, NS_ERR_INVALID_ARG, "sched: empty prompt");
     }
     for (int32_t i = 0; i < req->n_prompt; i++) {
         if (req->prompt[i] < 0 || req->prompt[i] >= s->n_vocab) {
@@ -186,20 +192,25 @@ ns_status ns_sched_submit(ns_sched *s, const ns_sched_request *req, uint64_t *id
     if (s->n_queued >= s->max_queue) {
         return ns__err_set(err, NS_ERR_CAPACITY, "sched: queue full (%d)", s->max_queue);
     }
+    ns_sampler *sampler = NULL;
+    NS_TRY(ns_sampler_create(s->tok, s->n_vocab, &req->sampling, s->ws, &sampler, err));
     int32_t *copy = malloc((size_t)req->n_prompt * sizeof(int32_t));
     if (copy == NULL) {
+        ns_sampler_destroy(&sampler);
         return ns__err_set(err, NS_ERR_NOMEM, "sched: out of memory");
     }
     memcpy(copy, req->prompt, (size_t)req->n_prompt * sizeof(int32_t));
+    ns_sampler_accept_prompt(sampler, copy, (size_t)req->n_prompt);
     sched_entry *e = &s->queue[s->n_queued++];
     memset(e, 0, sizeof(*e));
     e->id = s->next_id++;
     e->req = *req;
     e->req.prompt = copy;
     e->prompt = copy;
+    e->sampler = sampler;
     e->n_prompt = req->n_prompt;
-    e->max_tokens = req->max_tokens;
-    if (e->n_prompt + e->max_tokens - 1 > s->max_seq_len) {
+    e->max_tokens = req->sampling.max_tokens;
+    if (e->max_tokens <= 0 || e->n_prompt + e->max_tokens - 1 > s->max_seq_len) {
         e->max_tokens = s->max_seq_len - e->n_prompt + 1;
     }
     e->kv_seq = -1;
@@ -235,16 +246,6 @@ static void admit(ns_sched *s) {
         s->n_queued--;
         s->order[s->n_running++] = seq;
     }
-}
-
-static int32_t argmax(const float *x, int32_t n) {
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++) {
-        if (x[i] > x[best]) {
-            best = i;
-        }
-    }
-    return best;
 }
 
 ns_status ns_sched_step(ns_sched *s, int32_t *n_tokens, ns_err *err) {
@@ -293,7 +294,7 @@ ns_status ns_sched_step(ns_sched *s, int32_t *n_tokens, ns_err *err) {
     }
     if (st != NS_OK) {
         while (s->n_running > 0) {
-            finish_entry(s, &s->run[s->order[0]], NS_FINISH_ERROR, st);
+            finish_entry(s, &s->run[s->order[0]], NS_SCHED_FINISH_ERROR, st);
         }
         return st;
     }
@@ -309,10 +310,11 @@ ns_status ns_sched_step(ns_sched *s, int32_t *n_tokens, ns_err *err) {
             continue; /* finished by a callback during this step */
         }
         e->logit_row = -1;
-        float *lg = s->logits + (size_t)j * s->n_vocab;
-        int32_t t = e->req.sample != NULL ? e->req.sample(e->req.user, lg, s->n_vocab) : argmax(lg, s->n_vocab);
-        if (t < 0 || t >= s->n_vocab) {
-            finish_entry(s, e, NS_FINISH_ERROR, NS_ERR_RANGE);
+        const float *lg = s->logits + (size_t)j * s->n_vocab;
+        ns_sample_result res;
+        ns_status sst = ns_sampler_step(e->sampler, lg, &res);
+        if (sst != NS_OK) {
+            finish_entry(s, e, NS_SCHED_FINISH_ERROR, sst);
             continue;
         }
         if (e->n_gen == 0) {
@@ -320,20 +322,18 @@ ns_status ns_sched_step(ns_sched *s, int32_t *n_tokens, ns_err *err) {
         }
         e->n_gen++;
         uint64_t id = e->id;
-        if (!e->req.ignore_eos && s->tok != NULL && ns_tokenizer_is_eog(s->tok, t)) {
-            finish_entry(s, e, NS_FINISH_EOG, NS_OK);
-            continue;
-        }
-        bool stop = e->req.on_token != NULL && e->req.on_token(e->req.user, id, t);
+        bool stop = e->req.on_token != NULL && e->req.on_token(e->req.user, id, res.token, res.text, res.text_len);
         if (!e->used || e->id != id) {
             continue; /* cancelled from on_token */
         }
-        if (stop) {
-            finish_entry(s, e, NS_FINISH_STOP, NS_OK);
-        } else if (e->n_gen >= e->max_tokens) {
-            finish_entry(s, e, NS_FINISH_LENGTH, NS_OK);
+        if (res.finish == NS_FINISH_EOG) {
+            finish_entry(s, e, NS_SCHED_FINISH_EOG, NS_OK);
+        } else if (res.finish == NS_FINISH_STOP || stop) {
+            finish_entry(s, e, NS_SCHED_FINISH_STOP, NS_OK);
+        } else if (res.finish == NS_FINISH_LENGTH || e->n_gen >= e->max_tokens) {
+            finish_entry(s, e, NS_SCHED_FINISH_LENGTH, NS_OK);
         } else {
-            e->last_token = t;
+            e->last_token = res.token;
         }
     }
     return NS_OK;
@@ -343,13 +343,13 @@ ns_status ns_sched_cancel(ns_sched *s, uint64_t id) {
     for (int32_t i = 0; i < s->n_running; i++) {
         sched_entry *e = &s->run[s->order[i]];
         if (e->id == id) {
-            finish_entry(s, e, NS_FINISH_CANCELLED, NS_OK);
+            finish_entry(s, e, NS_SCHED_FINISH_CANCELLED, NS_OK);
             return NS_OK;
         }
     }
     for (int32_t i = 0; i < s->n_queued; i++) {
         if (s->queue[i].id == id) {
-            drop_queued(s, i, NS_FINISH_CANCELLED);
+            drop_queued(s, i, NS_SCHED_FINISH_CANCELLED);
             return NS_OK;
         }
     }

@@ -66,15 +66,18 @@ static ns_status cpu_begin(void *ctx, const ns_ubatch *ub) {
         }
     }
     c->ub = ub;
+    c->qact_valid = false;
     return NS_OK;
 }
 
 static void cpu_embed(void *ctx, const ns_tensor *tok_embd, ns_act out, int32_t n) {
     ns__cpu_op_embed(ctx, tok_embd, out, n);
+    ns__cpu_act_written(ctx, out);
 }
 
 static void cpu_rmsnorm(void *ctx, ns_act in, const ns_tensor *w, float eps, ns_act out, int32_t n) {
     ns__cpu_op_rmsnorm(ctx, in, w, eps, out, n);
+    ns__cpu_act_written(ctx, out);
 }
 
 static void cpu_matmul(void *ctx, const ns_tensor *w, ns_act in, ns_act out, int32_t n, bool accumulate) {
@@ -90,10 +93,12 @@ static void cpu_add_bias(void *ctx, ns_act io, const ns_tensor *b, int32_t n) {
             row[r] += bias[r];
         }
     }
+    ns__cpu_act_written(c, io);
 }
 
 static void cpu_rope(void *ctx, ns_act io, int32_t n_heads, int32_t n) {
     ns__cpu_op_rope(ctx, io, n_heads, n);
+    ns__cpu_act_written(ctx, io);
 }
 
 static void cpu_kv_store(void *ctx, int32_t il, ns_act k, ns_act v, int32_t n) {
@@ -102,10 +107,12 @@ static void cpu_kv_store(void *ctx, int32_t il, ns_act k, ns_act v, int32_t n) {
 
 static void cpu_attention(void *ctx, int32_t il, ns_act q, ns_act out, int32_t n) {
     ns__cpu_op_attention(ctx, il, q, out, n);
+    ns__cpu_act_written(ctx, out);
 }
 
 static void cpu_swiglu(void *ctx, ns_act gate, ns_act up, int32_t width, int32_t n) {
     ns__cpu_op_swiglu(ctx, gate, up, width, n);
+    ns__cpu_act_written(ctx, gate);
 }
 
 static void cpu_get_rows(void *ctx, ns_act in, ns_act out) {
@@ -115,6 +122,7 @@ static void cpu_get_rows(void *ctx, ns_act in, ns_act out) {
     for (int32_t j = 0; j < ub->n_logits; j++) {
         memcpy(ns__cpu_act(c, out, j), ns__cpu_act(c, in, ub->logit_rows[j]), w * sizeof(float));
     }
+    ns__cpu_act_written(c, out);
 }
 
 static ns_status cpu_end(void *ctx, float *logits, int32_t n_logits) {
@@ -167,6 +175,7 @@ ns_status ns__backend_cpu_create_ex(const ns_model *model, const ns_backend_para
     c->p = *p;
     c->n_threads = p->n_threads > 0 ? p->n_threads : ns_cpu_count();
     ns__cpu_kernels_init(&c->k, allow_simd);
+    c->simd = allow_simd;
 
     for (int i = 0; i < NS_ACT_COUNT; i++) {
         c->act_w[i] = ns_act_width(hp, (ns_act)i);
@@ -220,6 +229,18 @@ ns_status ns__backend_cpu_create_ex(const ns_model *model, const ns_backend_para
     c->scratch_floats = ns_align_up(sf, 16);
     c->scratch = alloc_aligned((size_t)c->n_threads * c->scratch_floats * sizeof(float));
     if (c->scratch == NULL) {
+        goto nomem;
+    }
+    /* Quantized activation rows: as wide as the widest any weight needs. */
+    c->qact_stride = 64;
+    for (int32_t i = 0; i < ns_model_n_tensors(model); i++) {
+        size_t rs = ns__cpu_matmul_act_row_size(c, ns_model_tensor(model, i));
+        if (ns_align_up(rs, 64) > c->qact_stride) {
+            c->qact_stride = ns_align_up(rs, 64);
+        }
+    }
+    size_t qbytes;
+    if (!ns_mul_size(c->qact_stride, (size_t)p->max_tokens, &qbytes) || (c->qact = alloc_aligned(qbytes)) == NULL) {
         goto nomem;
     }
     if (ns_threadpool_create(c->n_threads, &c->tp) != NS_OK) {

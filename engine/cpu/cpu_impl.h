@@ -63,8 +63,15 @@ typedef struct ns__cpu_ctx {
     size_t scratch_floats;
     size_t max_k; /* longest weight row (elements) */
 
-    void *qact; /* [max_tokens][qact_stride] quantized activations */
-    size_t qact_stride;
+    bool simd;          /* SIMD kernels allowed (false: portable reference kernels) */
+    void *qact;         /* [max_tokens][qact_stride] activations in a vec_dot format */
+    size_t qact_stride; /* bytes per row: the largest activation row any weight needs */
+    /* What qact holds: rows [0, qact_n) of act qact_src in format qact_type.
+     * Any op that writes qact_src clears qact_valid. */
+    bool qact_valid;
+    ns_act qact_src;
+    ns_type qact_type;
+    int32_t qact_n;
 
     const ns_ubatch *ub; /* current pass */
 } ns__cpu_ctx;
@@ -90,7 +97,15 @@ void ns__cpu_op_rope(ns__cpu_ctx *c, ns_act io, int32_t n_heads, int32_t n);
 void ns__cpu_op_swiglu(ns__cpu_ctx *c, ns_act gate, ns_act up, int32_t width, int32_t n);
 void ns__cpu_op_embed(ns__cpu_ctx *c, const ns_tensor *tok_embd, ns_act out, int32_t n);
 
-/* Matmul strategy for weight type t (ops_matmul.c). */
-void ns__cpu_matmul_kind_get(ns_type t, ns__cpu_matmul_kind *out);
+/* Bytes of one activation row for weight tensor w in its vec_dot format, or 0
+ * when w uses the in-place f32 / f16 / dequantize path (ops_matmul.c). */
+size_t ns__cpu_matmul_act_row_size(const ns__cpu_ctx *c, const ns_tensor *w);
+
+/* Mark activation `a` as rewritten (drops a cached quantized copy). */
+static inline void ns__cpu_act_written(ns__cpu_ctx *c, ns_act a) {
+    if (c->qact_src == a) {
+        c->qact_valid = false;
+    }
+}
 
 #endif /* NS_CPU_IMPL_H */

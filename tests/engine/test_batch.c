@@ -74,12 +74,14 @@ static void test_kv_cache(void) {
 typedef struct gen_out {
     int32_t tokens[N_GEN];
     int32_t n;
-    ns_finish_reason reason;
+    ns_sched_finish reason;
     int finished;
 } gen_out;
 
-static bool on_token(void *user, uint64_t id, int32_t token) {
+static bool on_token(void *user, uint64_t id, int32_t token, const char *text, size_t len) {
     (void)id;
+    (void)text;
+    (void)len;
     gen_out *g = user;
     if (g->n < N_GEN) {
         g->tokens[g->n] = token;
@@ -88,7 +90,7 @@ static bool on_token(void *user, uint64_t id, int32_t token) {
     return false;
 }
 
-static void on_finish(void *user, uint64_t id, ns_finish_reason reason, ns_status st, const ns_sched_result *r) {
+static void on_finish(void *user, uint64_t id, ns_sched_finish reason, ns_status st, const ns_sched_result *r) {
     (void)id;
     (void)r;
     gen_out *g = user;
@@ -108,12 +110,11 @@ static void run_sched(const char *path, int32_t prompts[][64], const int *lens, 
     ns_err err = {0};
     ASSERT_OK(ns_sched_create(e.model, &e.be, &bp, e.kv, NULL, NULL, &s, &err));
     for (int i = first; i < first + count; i++) {
-        ns_sched_request rq = {.prompt = prompts[i],
-                               .n_prompt = lens[i],
-                               .max_tokens = N_GEN,
-                               .user = &outs[i],
-                               .on_token = on_token,
-                               .on_finish = on_finish};
+        ns_sched_request rq = {
+            .prompt = prompts[i], .n_prompt = lens[i], .user = &outs[i], .on_token = on_token, .on_finish = on_finish};
+        ns_sampler_params_default(&rq.sampling);
+        rq.sampling.temperature = 0; /* greedy */
+        rq.sampling.max_tokens = N_GEN;
         uint64_t id;
         ASSERT_OK(ns_sched_submit(s, &rq, &id, &err));
     }
@@ -159,7 +160,7 @@ static void test_batch_invariance(void) {
     for (int i = 0; i < N_PROMPTS; i++) {
         ASSERT_EQ(alone[i].finished, 1);
         ASSERT_EQ(batched[i].finished, 1);
-        ASSERT_EQ(alone[i].reason, NS_FINISH_LENGTH);
+        ASSERT_EQ(alone[i].reason, NS_SCHED_FINISH_LENGTH);
         ASSERT_EQ(alone[i].n, N_GEN);
         ASSERT_EQ(batched[i].n, N_GEN);
         for (int k = 0; k < N_GEN; k++) {
