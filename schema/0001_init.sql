@@ -4,6 +4,9 @@
 -- inside one transaction that holds an advisory lock (see schema/README.md).
 -- Counters on `batches` are maintained by the statements that change job state
 -- (queue/q_*.c); nothing ever recomputes them with GROUP BY over `jobs`.
+-- jobs and job_inputs have no foreign keys: they are only written by
+-- queue/q_enqueue.c, which checks the batch and writes both in one
+-- transaction, and per-row RI triggers would halve bulk enqueue speed.
 
 CREATE TYPE ns_job_state AS ENUM ('queued', 'leased', 'succeeded', 'failed', 'cancelled');
 CREATE TYPE ns_batch_state AS ENUM ('open', 'sealed', 'done', 'cancelled');
@@ -42,7 +45,7 @@ CREATE UNIQUE INDEX batches_idempotency_key ON batches (idempotency_key) WHERE i
 --             the job is retried while failures < max_attempts.
 CREATE TABLE jobs (
     id               bigserial PRIMARY KEY,
-    batch_id         bigint NOT NULL REFERENCES batches (id),
+    batch_id         bigint NOT NULL, -- batches.id; no FK: a per-row RI trigger would halve COPY speed
     custom_id        text NOT NULL,
     state            ns_job_state NOT NULL DEFAULT 'queued',
     priority         integer NOT NULL DEFAULT 0,
@@ -65,11 +68,10 @@ CREATE INDEX jobs_lease_owner ON jobs (lease_owner) WHERE state = 'leased';
 CREATE INDEX jobs_lease_expiry ON jobs (lease_expires_at) WHERE state = 'leased';
 -- Error pages and "retry failed" over one batch.
 CREATE INDEX jobs_batch_unsuccessful ON jobs (batch_id, id) WHERE state IN ('failed', 'cancelled');
--- Cancel and status over one batch's live jobs.
-CREATE INDEX jobs_batch_live ON jobs (batch_id, id) WHERE state IN ('queued', 'leased');
+-- Cancel over one batch uses the (batch_id, custom_id) unique index.
 
 CREATE TABLE job_inputs (
-    job_id      bigint PRIMARY KEY REFERENCES jobs (id),
+    job_id      bigint PRIMARY KEY, -- jobs.id, inserted in the same transaction (no FK, see jobs.batch_id)
     prompt      text,
     messages    jsonb,
     max_tokens  integer NOT NULL,
