@@ -53,7 +53,9 @@
 
 #define PROFILE(id, description, pcie, hbm, tf, sms, vram)                                                             \
     {                                                                                                                  \
-        id, description, { id, pcie, hbm, tf, sms, (uint64_t)(vram) * GIB, LAYER_OVH, STEP_OVH }                      \
+        id, description, {                                                                                             \
+            id, pcie, hbm, tf, sms, (uint64_t)(vram)*GIB, LAYER_OVH, STEP_OVH                                          \
+        }                                                                                                              \
     }
 
 static const ns_gpu_profile g_profiles[] = {
@@ -68,9 +70,13 @@ static const ns_gpu_profile g_profiles[] = {
     PROFILE("h200-141gb", "H200 141 GB SXM, PCIe 5.0 x16 host link", PCIE5, 4800.0, 989.0, 132, 141),
 };
 
-size_t ns_gpu_profile_count(void) { return sizeof g_profiles / sizeof g_profiles[0]; }
+size_t ns_gpu_profile_count(void) {
+    return sizeof g_profiles / sizeof g_profiles[0];
+}
 
-const ns_gpu_profile *ns_gpu_profile_at(size_t i) { return i < ns_gpu_profile_count() ? &g_profiles[i] : NULL; }
+const ns_gpu_profile *ns_gpu_profile_at(size_t i) {
+    return i < ns_gpu_profile_count() ? &g_profiles[i] : NULL;
+}
 
 const ns_gpu_profile *ns_gpu_profile_find(const char *name) {
     if (name == NULL) {
@@ -84,4 +90,6 @@ const ns_gpu_profile *ns_gpu_profile_find(const char *name) {
     return NULL;
 }
 
-const ns_gpu_profile *ns_gpu_profile_default(void) { return &g_profiles[0]; }
+const ns_gpu_profile *ns_gpu_profile_default(void) {
+    return &g_profiles[0];
+}

@@ -31,8 +31,7 @@ static ns_status get_u32_or_max(const ns_gguf *g, const char *key, uint32_t *out
         for (uint64_t i = 0; i < kv->arr_n; i++) {
             int64_t v;
             if (!ns_gguf_arr_i64(kv, i, &v)) {
-                return ns__err_set(err, NS_ERR_FORMAT, "model: %s[%llu] is not an integer", key,
-                                   (unsigned long long)i);
+                return ns__err_set(err, NS_ERR_FORMAT, "model: %s[%llu] is not an integer", key, (unsigned long long)i);
             }
             if (v > best) {
                 best = v;
@@ -93,8 +92,8 @@ ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_model_hparams *out, ns
         hp.n_head_kv = hp.n_head;
     }
     if (hp.n_head % hp.n_head_kv != 0) {
-        return ns__err_set(err, NS_ERR_FORMAT, "model: head_count %u is not a multiple of head_count_kv %u",
-                           hp.n_head, hp.n_head_kv);
+        return ns__err_set(err, NS_ERR_FORMAT, "model: head_count %u is not a multiple of head_count_kv %u", hp.n_head,
+                           hp.n_head_kv);
     }
     if (hp.head_dim_k == 0) {
         if (hp.n_embd % hp.n_head != 0) {
@@ -143,7 +142,9 @@ static int64_t layer_index(const char *name) {
     return v;
 }
 
-static bool has_prefix(const char *name, const char *prefix) { return strncmp(name, prefix, strlen(prefix)) == 0; }
+static bool has_prefix(const char *name, const char *prefix) {
+    return strncmp(name, prefix, strlen(prefix)) == 0;
+}
 
 /* Bytes of a tensor: its recorded size, or computed from shape and type. */
 static ns_status tensor_bytes(const ns_gguf_tensor *t, uint64_t *out, ns_err *err) {
@@ -187,8 +188,8 @@ void ns_model_sizes_free(ns_model_sizes *ms) {
     memset(ms, 0, sizeof *ms);
 }
 
-ns_status ns_model_sizes_build(const ns_model_hparams *hp, const ns_gguf_tensor *tensors, size_t n,
-                               ns_model_sizes *out, ns_err *err) {
+ns_status ns_model_sizes_build(const ns_model_hparams *hp, const ns_gguf_tensor *tensors, size_t n, ns_model_sizes *out,
+                               ns_err *err) {
     ns_status st = NS_OK;
     ns_model_sizes ms;
     const ns_gguf_tensor *embd = NULL;

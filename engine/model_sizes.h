@@ -65,18 +65,18 @@ typedef struct ns_model_sizes {
     uint64_t embd_row_bytes; /* one row (n_embd elements) of token_embd as stored */
     ns_type embd_type;
 
-    bool output_tied;          /* no output.weight: the head is token_embd */
-    uint64_t head_bytes;       /* bytes of the matrix the head multiplies by (output or token_embd) */
-    uint64_t head_dev_bytes;   /* same, aligned */
-    uint64_t head_row_bytes;   /* one vocab row of it */
-    uint64_t head_params;      /* n_embd * n_vocab */
+    bool output_tied;        /* no output.weight: the head is token_embd */
+    uint64_t head_bytes;     /* bytes of the matrix the head multiplies by (output or token_embd) */
+    uint64_t head_dev_bytes; /* same, aligned */
+    uint64_t head_row_bytes; /* one vocab row of it */
+    uint64_t head_params;    /* n_embd * n_vocab */
     ns_type head_type;
     uint64_t output_norm_bytes; /* output_norm.* (file bytes) */
 
     uint64_t globals_dev_bytes; /* always-resident small globals: output_norm.* + other tensors, aligned */
     uint64_t other_bytes;       /* tensors outside layers and the named globals (file bytes) */
 
-    uint64_t total_bytes;        /* every tensor, file bytes */
+    uint64_t total_bytes;         /* every tensor, file bytes */
     uint64_t max_layer_dev_bytes; /* largest layer, aligned */
     uint64_t max_matrix_elems;    /* largest 2-D weight among layers and head */
     uint64_t kv_bytes_per_token;  /* f16 K+V of one token over all layers */
@@ -101,8 +101,8 @@ ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_model_hparams *out, ns
  * out of range or not a number, when token_embd.weight is missing, or when a
  * layer has no tensors. On success `out` owns a fresh layers array; on
  * failure `out` is zeroed. */
-ns_status ns_model_sizes_build(const ns_model_hparams *hp, const ns_gguf_tensor *tensors, size_t n,
-                               ns_model_sizes *out, ns_err *err);
+ns_status ns_model_sizes_build(const ns_model_hparams *hp, const ns_gguf_tensor *tensors, size_t n, ns_model_sizes *out,
+                               ns_err *err);
 
 /* hparams_from_gguf + build over the file's tensor table. */
 ns_status ns_model_sizes_from_gguf(const ns_gguf *g, ns_model_sizes *out, ns_err *err);

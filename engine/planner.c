@@ -39,11 +39,13 @@ ns_status ns_workload_get(const char *name, ns_workload *out) {
 /* ---- activations ---------------------------------------------------------- */
 
 static const char *const g_act_names[NS_ACT_COUNT] = {
-    "x",      "xb",         "xh",        "q",    "k",      "v",   "att",      "scores",    "ffn_gate",
-    "ffn_up", "wdeq",       "logits",    "tokens", "pos",  "seq", "out_rows", "pages", "embd_rows",
+    "x",      "xb",   "xh",     "q",      "k",   "v",   "att",      "scores", "ffn_gate",
+    "ffn_up", "wdeq", "logits", "tokens", "pos", "seq", "out_rows", "pages",  "embd_rows",
 };
 
-const char *ns_act_buf_name(ns_act_buf b) { return (unsigned)b < NS_ACT_COUNT ? g_act_names[b] : "?"; }
+const char *ns_act_buf_name(ns_act_buf b) {
+    return (unsigned)b < NS_ACT_COUNT ? g_act_names[b] : "?";
+}
 
 /* bytes = align(a * b * c); false on overflow. */
 static bool sz3(uint64_t a, uint64_t b, uint64_t c, uint64_t *out) {
@@ -145,21 +147,25 @@ static const char *const g_comp_names[NS_PLAN_COMP_COUNT] = {
     "resident weights", "staging slots", "KV page pool", "activations", "cuBLAS workspace", "sampling buffers",
 };
 
-const char *ns_plan_comp_name(ns_plan_comp c) { return (unsigned)c < NS_PLAN_COMP_COUNT ? g_comp_names[c] : "?"; }
+const char *ns_plan_comp_name(ns_plan_comp c) {
+    return (unsigned)c < NS_PLAN_COMP_COUNT ? g_comp_names[c] : "?";
+}
 
-static bool pos_finite(double v) { return v > 0.0 && isfinite(v); }
+static bool pos_finite(double v) {
+    return v > 0.0 && isfinite(v);
+}
 
 /* Resolved parameters (defaults applied). */
 typedef struct plan_ctx {
     const ns_model_sizes *ms;
     ns_plan_params p;
-    uint32_t T;           /* step token budget */
-    uint32_t block;       /* KV page size */
-    uint32_t n_ctx;       /* longest sequence */
+    uint32_t T;     /* step token budget */
+    uint32_t block; /* KV page size */
+    uint32_t n_ctx; /* longest sequence */
     uint64_t kv_block_bytes;
-    uint64_t ctx_blocks;  /* pages of one n_ctx sequence */
-    uint64_t job_blocks;  /* pages of one workload job */
-    uint32_t seq_cap;     /* most sequences worth supporting: min(T, n_jobs) */
+    uint64_t ctx_blocks; /* pages of one n_ctx sequence */
+    uint64_t job_blocks; /* pages of one workload job */
+    uint32_t seq_cap;    /* most sequences worth supporting: min(T, n_jobs) */
 } plan_ctx;
 
 static ns_status resolve(const ns_model_sizes *ms, const ns_plan_params *in, plan_ctx *c, ns_err *err) {
@@ -228,7 +234,7 @@ static bool place(const plan_ctx *c, uint32_t R, bool out_res, ns_plan *pl) {
     uint64_t resident = ms->globals_dev_bytes, slot = 0, host = 0;
     memset(pl, 0, sizeof *pl);
     for (uint32_t i = 0; i < L; i++) {
-        if (i < R) {
+        if (ns_plan_spread_resident(i, R, L)) {
             if (!ns_add_u64(resident, ms->layers[i].dev_bytes, &resident)) {
                 return false;
             }
@@ -302,8 +308,7 @@ static uint64_t fixed_bytes(const plan_ctx *c, const ns_plan *pl, uint32_t S, ui
     uint64_t samp = ns_plan_sampling_bytes(c->ms->hp.n_vocab, S);
     uint64_t t = pl->comp_bytes[NS_PLAN_RESIDENT];
     if (act == 0 || samp == 0 || !ns_add_u64(t, pl->comp_bytes[NS_PLAN_STAGING], &t) ||
-        !ns_add_u64(t, pl->comp_bytes[NS_PLAN_WORKSPACE], &t) || !ns_add_u64(t, act, &t) ||
-        !ns_add_u64(t, samp, &t)) {
+        !ns_add_u64(t, pl->comp_bytes[NS_PLAN_WORKSPACE], &t) || !ns_add_u64(t, act, &t) || !ns_add_u64(t, samp, &t)) {
         return UINT64_MAX;
     }
     if (act_out) {
@@ -382,7 +387,9 @@ typedef struct pass_shape {
     double n_tokens, attn_pairs, kv_read, n_logits;
 } pass_shape;
 
-static double maxd(double a, double b) { return a > b ? a : b; }
+static double maxd(double a, double b) {
+    return a > b ? a : b;
+}
 
 static double layer_compute(const ns_model_sizes *ms, const ns_device_params *d, uint32_t i, const pass_shape *s) {
     const double H = d->hbm_gbps * 1e9, F = d->tflops * 1e12;
@@ -432,7 +439,7 @@ static uint32_t build_units(const ns_model_sizes *ms, const ns_plan *pl, const p
     const double pcie = d->pcie_gbps * 1e9;
     uint32_t n = 0;
     for (uint32_t i = 0; i < ms->hp.n_layer; i++, n++) {
-        u[n].streamed = i >= pl->n_resident;
+        u[n].streamed = !ns_plan_layer_resident(pl, i);
         u[n].copy_s = u[n].streamed ? (double)ms->layers[i].bytes / pcie : 0.0;
         u[n].compute_s = layer_compute(ms, d, i, s);
     }
@@ -535,7 +542,9 @@ static void predict(const plan_ctx *c, ns_plan *pl, ns_stage_unit *units) {
 
 /* ---- the plan ------------------------------------------------------------- */
 
-static void fmt(uint64_t b, char *buf, size_t n) { ns_format_size(b, buf, n); }
+static void fmt(uint64_t b, char *buf, size_t n) {
+    ns_format_size(b, buf, n);
+}
 
 ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_plan *out, ns_err *err) {
     plan_ctx c;
@@ -578,8 +587,9 @@ ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_
                 continue;
             }
             cand.workload_s = workload_time(&c, &cand);
-            /* Ties go to more resident bytes: less PCIe traffic, same time. */
-            if (!have_best || cand.workload_s < best.workload_s * (1.0 - 1e-9)) {
+            /* Candidates come in increasing resident bytes; ties go to the
+             * later one: less PCIe traffic for the same predicted time. */
+            if (!have_best || cand.workload_s <= best.workload_s * (1.0 + 1e-9)) {
                 best = cand;
                 have_best = true;
             }
@@ -626,7 +636,19 @@ ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_
     return NS_OK;
 }
 
-bool ns_plan_layer_resident(const ns_plan *plan, uint32_t il) { return il < plan->n_resident && il < plan->n_layer; }
+bool ns_plan_spread_resident(uint32_t il, uint32_t n_resident, uint32_t n_layer) {
+    if (il >= n_layer || n_resident == 0) {
+        return false;
+    }
+    if (n_resident >= n_layer) {
+        return true;
+    }
+    return ((uint64_t)il + 1) * n_resident / n_layer > (uint64_t)il * n_resident / n_layer;
+}
+
+bool ns_plan_layer_resident(const ns_plan *plan, uint32_t il) {
+    return ns_plan_spread_resident(il, plan->n_resident, plan->n_layer);
+}
 
 /* ---- admission control ---------------------------------------------------- */
 

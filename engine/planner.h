@@ -4,8 +4,9 @@
  *
  * Given a model's accounting (model_sizes.h), a device (bandwidths, FLOP/s),
  * a VRAM budget and a workload, ns_plan_compute() decides how many layers stay
- * resident in VRAM (the first N; the rest stream through K staging slots from
- * pinned host memory), where the output head lives, and how the one device
+ * resident in VRAM (N of them, spread evenly among the others, which stream
+ * through K staging slots from pinned host memory), where the output head
+ * lives, and how the one device
  * arena is cut into components:
  *
  *   resident weights | staging slots | KV page pool | activations | workspace | sampling
@@ -91,23 +92,23 @@ typedef struct ns_act_config {
 /* Buffers of the activation component, in arena order. Shapes are
  * [rows, cols] with cols contiguous; f32 unless noted. */
 typedef enum ns_act_buf {
-    NS_ACT_X = 0,    /* f32 [n_tokens, n_embd]    residual stream */
-    NS_ACT_XB,       /* f32 [n_tokens, n_embd]    norm output / projection output */
-    NS_ACT_XH,       /* f16 [n_tokens, max(n_embd, n_ff, n_head*hd_v)] GEMM input */
-    NS_ACT_Q,        /* f32 [n_tokens, n_head*hd_k] */
-    NS_ACT_K,        /* f32 [n_tokens, n_head_kv*hd_k] new keys before the f16 page write */
-    NS_ACT_V,        /* f32 [n_tokens, n_head_kv*hd_v] */
-    NS_ACT_ATT,      /* f32 [n_tokens, n_head*hd_v] attention output */
-    NS_ACT_SCORES,   /* f32 [attn_q_tile * n_head, n_ctx] (0 bytes when fused) */
-    NS_ACT_FFN_GATE, /* f32 [n_tokens, n_ff] */
-    NS_ACT_FFN_UP,   /* f32 [n_tokens, n_ff] */
-    NS_ACT_WDEQ,     /* f16 [dequant_elems] dequantized weight */
-    NS_ACT_LOGITS,   /* f32 [n_seqs, n_vocab] */
-    NS_ACT_TOKENS,   /* i32 [n_tokens] token ids */
-    NS_ACT_POS,      /* i32 [n_tokens] positions */
-    NS_ACT_SEQ,      /* i32 [n_tokens] sequence slot of each token */
-    NS_ACT_OUT_ROWS, /* i32 [n_seqs] token index whose logits each sequence needs */
-    NS_ACT_PAGES,    /* i32 [n_seqs, ceil(n_ctx / kv_block_tokens)] page tables */
+    NS_ACT_X = 0,     /* f32 [n_tokens, n_embd]    residual stream */
+    NS_ACT_XB,        /* f32 [n_tokens, n_embd]    norm output / projection output */
+    NS_ACT_XH,        /* f16 [n_tokens, max(n_embd, n_ff, n_head*hd_v)] GEMM input */
+    NS_ACT_Q,         /* f32 [n_tokens, n_head*hd_k] */
+    NS_ACT_K,         /* f32 [n_tokens, n_head_kv*hd_k] new keys before the f16 page write */
+    NS_ACT_V,         /* f32 [n_tokens, n_head_kv*hd_v] */
+    NS_ACT_ATT,       /* f32 [n_tokens, n_head*hd_v] attention output */
+    NS_ACT_SCORES,    /* f32 [attn_q_tile * n_head, n_ctx] (0 bytes when fused) */
+    NS_ACT_FFN_GATE,  /* f32 [n_tokens, n_ff] */
+    NS_ACT_FFN_UP,    /* f32 [n_tokens, n_ff] */
+    NS_ACT_WDEQ,      /* f16 [dequant_elems] dequantized weight */
+    NS_ACT_LOGITS,    /* f32 [n_seqs, n_vocab] */
+    NS_ACT_TOKENS,    /* i32 [n_tokens] token ids */
+    NS_ACT_POS,       /* i32 [n_tokens] positions */
+    NS_ACT_SEQ,       /* i32 [n_tokens] sequence slot of each token */
+    NS_ACT_OUT_ROWS,  /* i32 [n_seqs] token index whose logits each sequence needs */
+    NS_ACT_PAGES,     /* i32 [n_seqs, ceil(n_ctx / kv_block_tokens)] page tables */
     NS_ACT_EMBD_ROWS, /* u8 [n_tokens, embd_row_bytes] gathered token_embd rows */
     NS_ACT_COUNT
 } ns_act_buf;
@@ -142,18 +143,18 @@ typedef enum ns_plan_output {
 } ns_plan_output;
 
 typedef struct ns_plan_params {
-    uint64_t vram_budget;        /* bytes; the arena never exceeds it */
-    uint32_t n_ctx;              /* longest sequence; 0 = workload prompt + output */
-    ns_workload workload;        /* what to optimize for */
-    ns_device_params dev;        /* cost-model inputs */
-    int32_t resident_layers;     /* -1 = choose; else force this many (the first N) */
-    ns_plan_output output;       /* head placement */
-    uint32_t n_slots;            /* staging slots K (2..NS_STAGE_MAX_SLOTS); 0 = 2 */
-    uint32_t kv_block_tokens;    /* KV page size; 0 = 16 */
-    uint32_t max_step_tokens;    /* token budget of one pass; 0 = 512 */
-    uint32_t attn_q_tile;        /* see ns_act_config; default 0 (fused paged attention) */
-    bool dequant_scratch;        /* reserve an f16 buffer for the largest weight (cuBLAS path); default true */
-    uint64_t workspace_bytes;    /* cuBLAS workspace; 0 = 32 MiB */
+    uint64_t vram_budget;     /* bytes; the arena never exceeds it */
+    uint32_t n_ctx;           /* longest sequence; 0 = workload prompt + output */
+    ns_workload workload;     /* what to optimize for */
+    ns_device_params dev;     /* cost-model inputs */
+    int32_t resident_layers;  /* -1 = choose; else force this many (spread evenly) */
+    ns_plan_output output;    /* head placement */
+    uint32_t n_slots;         /* staging slots K (2..NS_STAGE_MAX_SLOTS); 0 = 2 */
+    uint32_t kv_block_tokens; /* KV page size; 0 = 16 */
+    uint32_t max_step_tokens; /* token budget of one pass; 0 = 512 */
+    uint32_t attn_q_tile;     /* see ns_act_config; default 0 (fused paged attention) */
+    bool dequant_scratch;     /* reserve an f16 buffer for the largest weight (cuBLAS path); default true */
+    uint64_t workspace_bytes; /* cuBLAS workspace; 0 = 32 MiB */
 } ns_plan_params;
 
 /* Arena components, in arena order. */
@@ -185,12 +186,12 @@ typedef struct ns_plan {
     uint64_t comp_bytes[NS_PLAN_COMP_COUNT];
 
     uint32_t n_layer;
-    uint32_t n_resident;       /* layers [0, n_resident) resident, [n_resident, n_layer) streamed */
-    bool output_resident;      /* the head matrix is in the arena */
-    bool embd_on_host;         /* token_embd stays in host memory; rows are gathered per step */
-    uint32_t n_slots;          /* K (0 when nothing streams) */
-    uint64_t slot_bytes;       /* each slot (>= largest streamed layer) */
-    uint32_t head_chunks;      /* head streamed in this many row chunks (0 when resident) */
+    uint32_t n_resident;            /* resident layers, spread evenly (ns_plan_layer_resident) */
+    bool output_resident;           /* the head matrix is in the arena */
+    bool embd_on_host;              /* token_embd stays in host memory; rows are gathered per step */
+    uint32_t n_slots;               /* K (0 when nothing streams) */
+    uint64_t slot_bytes;            /* each slot (>= largest streamed layer) */
+    uint32_t head_chunks;           /* head streamed in this many row chunks (0 when resident) */
     uint64_t resident_weight_bytes; /* == comp_bytes[NS_PLAN_RESIDENT] */
     uint64_t host_bytes_per_pass;   /* weight bytes copied over PCIe in every forward pass */
 
@@ -199,23 +200,23 @@ typedef struct ns_plan {
     uint64_t kv_blocks;          /* pages in the pool */
     uint64_t kv_capacity_tokens; /* kv_blocks * kv_block_tokens */
     uint64_t kv_bytes_per_token;
-    uint32_t n_ctx;              /* longest sequence planned for */
-    uint32_t blocks_per_job;     /* ceil((prompt + output) / block) */
-    uint32_t max_seqs;           /* concurrent sequences (KV- and token-budget-bound) */
+    uint32_t n_ctx;          /* longest sequence planned for */
+    uint32_t blocks_per_job; /* ceil((prompt + output) / block) */
+    uint32_t max_seqs;       /* concurrent sequences (KV- and token-budget-bound) */
     uint32_t max_step_tokens;
 
-    ns_act_config act;           /* what the activation component was sized for */
-    uint64_t min_arena_bytes;    /* the smallest arena that could run this model at all */
+    ns_act_config act;        /* what the activation component was sized for */
+    uint64_t min_arena_bytes; /* the smallest arena that could run this model at all */
 
-    ns_plan_perf prefill;        /* a pass of max_step_tokens prompt tokens */
-    ns_plan_perf decode;         /* a pass of one token for each of min(max_seqs, n_jobs) sequences */
-    double workload_s;           /* predicted time for the whole workload */
-    double workload_tok_s;       /* (prompt + output tokens) / workload_s */
-    double workload_out_tok_s;   /* output tokens / workload_s */
+    ns_plan_perf prefill;      /* a pass of max_step_tokens prompt tokens */
+    ns_plan_perf decode;       /* a pass of one token for each of min(max_seqs, n_jobs) sequences */
+    double workload_s;         /* predicted time for the whole workload */
+    double workload_tok_s;     /* (prompt + output tokens) / workload_s */
+    double workload_out_tok_s; /* output tokens / workload_s */
     ns_workload workload;
     ns_device_params dev;
-    bool forced;                 /* resident_layers was given */
-    uint32_t n_candidates;       /* placements evaluated */
+    bool forced;           /* resident_layers was given */
+    uint32_t n_candidates; /* placements evaluated */
 } ns_plan;
 
 /* Defaults: budget 0 (must be set), workload summarize, device rtx3060-12gb,
@@ -233,7 +234,15 @@ const char *ns_plan_comp_name(ns_plan_comp c);
  * field). On error `out` is zeroed. */
 ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_plan *out, ns_err *err);
 
-/* Whether layer `il` is resident in `plan`. */
+/* Whether layer `il` is resident when n_resident of n_layer layers are:
+ * the resident layers are spread evenly (layer il is resident when
+ * floor((il+1)*R/L) > floor(il*R/L), so R=1 of 4 is layer 3, R=2 of 4 are 1
+ * and 3). Spreading lets the copy engine keep filling slots while resident
+ * layers compute; a contiguous block of resident layers stalls it once the
+ * K slots are full (docs/memory.md, tests/planner/test_staging_sched.c). */
+bool ns_plan_spread_resident(uint32_t il, uint32_t n_resident, uint32_t n_layer);
+
+/* Whether layer `il` is resident in `plan` (ns_plan_spread_resident). */
 bool ns_plan_layer_resident(const ns_plan *plan, uint32_t il);
 
 /* Cost of one pass under `plan`: n_tokens tokens from n_seqs sequences;

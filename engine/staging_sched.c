@@ -4,7 +4,9 @@
 #include <math.h>
 #include <string.h>
 
-static double maxd(double a, double b) { return a > b ? a : b; }
+static double maxd(double a, double b) {
+    return a > b ? a : b;
+}
 
 ns_status ns_stage_sim_init(ns_stage_sim *s, uint32_t n_slots, bool prefetch, double host_gap_s) {
     if (s == NULL || n_slots == 0 || n_slots > NS_STAGE_MAX_SLOTS || !(host_gap_s >= 0.0) || !isfinite(host_gap_s)) {

@@ -44,9 +44,9 @@ typedef struct ns_stage_unit {
 
 /* Times of one unit in one pass (seconds since the simulator started). */
 typedef struct ns_stage_event {
-    uint32_t unit;       /* index in the pass */
-    int32_t slot;        /* staging slot, -1 for resident units */
-    double copy_start;   /* == copy_end == compute_start for resident units */
+    uint32_t unit;     /* index in the pass */
+    int32_t slot;      /* staging slot, -1 for resident units */
+    double copy_start; /* == copy_end == compute_start for resident units */
     double copy_end;
     double compute_start;
     double compute_end;
@@ -64,16 +64,16 @@ typedef struct ns_stage_pass {
 } ns_stage_pass;
 
 typedef struct ns_stage_sim {
-    uint32_t n_slots;                      /* K */
-    bool prefetch;                         /* copies run ahead into the next pass (see above) */
-    double host_gap_s;                     /* host time between passes */
-    double slot_free[NS_STAGE_MAX_SLOTS];  /* when the slot's last unit finished computing */
-    uint64_t n_streamed;                   /* streamed units so far (slot = n mod K) */
-    double copy_free;                      /* when the copy engine is next idle */
-    double compute_free;                   /* when the compute stream is next idle */
-    double last_issue;                     /* issue time of the previous pass */
-    double last_end;                       /* end of the previous pass */
-    uint64_t n_passes;                     /* passes simulated */
+    uint32_t n_slots;                          /* K */
+    bool prefetch;                             /* copies run ahead into the next pass (see above) */
+    double host_gap_s;                         /* host time between passes */
+    double slot_free[NS_STAGE_MAX_SLOTS];      /* when the slot's last unit finished computing */
+    uint64_t n_streamed;                       /* streamed units so far (slot = n mod K) */
+    double copy_free;                          /* when the copy engine is next idle */
+    double compute_free;                       /* when the compute stream is next idle */
+    double last_issue;                         /* issue time of the previous pass */
+    double last_end;                           /* end of the previous pass */
+    uint64_t n_passes;                         /* passes simulated */
     double recent_end[NS_STAGE_MAX_SLOTS + 1]; /* compute end of the last K+1 streamed units (ring) */
 } ns_stage_sim;
 
