@@ -3,7 +3,8 @@
  *
  * Pure integer bit manipulation, so the results do not depend on compiler
  * flags, FTZ/DAZ modes or the CPU:
- *   - ns_fp16_to_fp32 is exact (every half is a float);
+ *   - ns_fp16_to_fp32 is exact (every half is a float); signalling NaNs
+ *     come out quiet, as x86 F16C converts them;
  *   - ns_fp32_to_fp16 rounds to nearest, ties to even, with overflow to
  *     infinity and gradual underflow to half subnormals; it gives the same
  *     bits as x86 F16C (`_cvtss_sh(x, 0)`), which is what ggml's
@@ -38,8 +39,8 @@ static inline float ns_fp16_to_fp32(uint16_t h) {
     const uint32_t exp = (h >> 10) & 0x1fu;
     uint32_t mant = h & 0x3ffu;
     uint32_t bits;
-    if (exp == 0x1fu) { /* inf / NaN */
-        bits = sign | 0x7f800000u | (mant << 13);
+    if (exp == 0x1fu) { /* inf / NaN (NaNs come out quiet, as with F16C) */
+        bits = sign | 0x7f800000u | (mant << 13) | (mant != 0 ? 0x00400000u : 0u);
     } else if (exp != 0) { /* normal: rebias 15 -> 127 */
         bits = sign | ((exp + 112u) << 23) | (mant << 13);
     } else if (mant == 0) { /* signed zero */
