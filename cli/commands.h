@@ -16,6 +16,7 @@
     X(tokenize, ns_cmd_tokenize, "tokenize stdin with a model's tokenizer and print the ids")                       \
     X(migrate, ns_cmd_migrate, "apply the job-queue schema migrations to PostgreSQL")                                 \
     X(generate, ns_cmd_generate, "generate text for a prompt or a file of prompts (continuous batching)")         \
+    X(bench, ns_cmd_bench, "measure CPU limits and prefill/decode throughput against them")                      \
     X(logits, ns_cmd_logits, "write a prompt's logits at every position as float32 [n_tokens][n_vocab]")         \
     X(perplexity, ns_cmd_perplexity, "perplexity of a text file (llama-perplexity method)")                        \
     /* one line per command: X(name, ns_cmd_name, "help") \ */
