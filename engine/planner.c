@@ -231,9 +231,10 @@ static ns_status resolve(const ns_model_sizes *ms, const ns_plan_params *in, pla
 static bool place(const plan_ctx *c, uint32_t R, bool out_res, ns_plan *pl) {
     const ns_model_sizes *ms = c->ms;
     const uint32_t L = ms->hp.n_layer;
-    uint64_t resident = ms->globals_dev_bytes, slot = 0, host = 0;
+    uint64_t resident = ms->globals_dev_bytes, slot = 0, host = 0, layer_matrix = 0;
     memset(pl, 0, sizeof *pl);
     for (uint32_t i = 0; i < L; i++) {
+        layer_matrix = ms->layers[i].max_matrix_elems > layer_matrix ? ms->layers[i].max_matrix_elems : layer_matrix;
         if (ns_plan_spread_resident(i, R, L)) {
             if (!ns_add_u64(resident, ms->layers[i].dev_bytes, &resident)) {
                 return false;
@@ -292,7 +293,9 @@ static bool place(const plan_ctx *c, uint32_t R, bool out_res, ns_plan *pl) {
     pl->act.n_ctx = c->n_ctx;
     pl->act.kv_block_tokens = c->block;
     pl->act.attn_q_tile = c->p.attn_q_tile;
-    pl->act.dequant_elems = c->p.dequant_scratch ? ms->max_matrix_elems : 0;
+    /* The head is multiplied in row chunks of at most this many elements, so
+     * the largest layer matrix bounds the scratch (docs/memory.md). */
+    pl->act.dequant_elems = c->p.dequant_scratch ? layer_matrix : 0;
     pl->act.embd_row_bytes = pl->embd_on_host ? ms->embd_row_bytes : 0;
     pl->budget_bytes = c->p.vram_budget;
     pl->workload = c->p.workload;

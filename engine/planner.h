@@ -85,7 +85,7 @@ typedef struct ns_act_config {
     uint32_t n_ctx;           /* longest sequence (KV positions one token may attend) */
     uint32_t kv_block_tokens; /* KV page size, for the per-sequence page tables */
     uint32_t attn_q_tile;     /* query tokens whose full score rows exist at once; 0 = fused kernel, no score buffer */
-    uint64_t dequant_elems;   /* elements of the largest weight dequantized to f16 for cuBLAS; 0 = none */
+    uint64_t dequant_elems;   /* elements of the largest weight dequantized to f16 at once (cuBLAS path); 0 = none */
     uint64_t embd_row_bytes;  /* one token_embd row as stored (rows are gathered from host memory) */
 } ns_act_config;
 
@@ -153,7 +153,7 @@ typedef struct ns_plan_params {
     uint32_t kv_block_tokens; /* KV page size; 0 = 16 */
     uint32_t max_step_tokens; /* token budget of one pass; 0 = 512 */
     uint32_t attn_q_tile;     /* see ns_act_config; default 0 (fused paged attention) */
-    bool dequant_scratch;     /* reserve an f16 buffer for the largest weight (cuBLAS path); default true */
+    bool dequant_scratch;     /* reserve an f16 buffer for the largest layer matrix (cuBLAS path); default true */
     uint64_t workspace_bytes; /* cuBLAS workspace; 0 = 32 MiB */
 } ns_plan_params;
 

@@ -88,6 +88,14 @@ static void check_plan(const ns_model_sizes *ms, const ns_plan_params *p, const 
     ASSERT_TRUE(pl->kv_capacity_tokens >= pl->n_ctx);
     ASSERT_TRUE(pl->max_seqs <= pl->max_step_tokens);
     ASSERT_TRUE(pl->max_seqs <= p->workload.n_jobs);
+    /* The dequant scratch holds the largest layer matrix (the head goes in row chunks). */
+    uint64_t layer_matrix = 0;
+    for (uint32_t i = 0; i < ms->hp.n_layer; i++) {
+        layer_matrix = ms->layers[i].max_matrix_elems > layer_matrix ? ms->layers[i].max_matrix_elems : layer_matrix;
+    }
+    ASSERT_EQ(pl->act.dequant_elems, p->dequant_scratch ? layer_matrix : 0);
+    ASSERT_EQ(pl->act.n_tokens, pl->max_step_tokens);
+    ASSERT_EQ(pl->act.embd_row_bytes, pl->embd_on_host ? ms->embd_row_bytes : 0);
     /* Activations and sampling match the public sizing functions. */
     ASSERT_EQ(pl->act.n_seqs, pl->max_seqs);
     ASSERT_EQ(pl->comp_bytes[NS_PLAN_ACTIVATIONS], ns_plan_activation_bytes(&ms->hp, &pl->act));
