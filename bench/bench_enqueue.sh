@@ -9,6 +9,7 @@ chunk=${3:-1000}
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../tests/queue/pg_test_env.sh"
 tmp=$(mktemp -d /tmp/ns-bench-XXXXXX)
+chmod 755 "$tmp"
 broker_pid=
 cleanup() {
     [ -n "$broker_pid" ] && kill "$broker_pid" 2>/dev/null && wait "$broker_pid" 2>/dev/null || true

@@ -196,6 +196,11 @@ static void on_enqueue(ns_broker *b, int64_t rid) {
         ns__broker_reply_error(b, rid, NS_EC_BAD_REQUEST, "enqueue: no job frames (one msgpack map per frame)");
         return;
     }
+    if (n > b->lim.max_jobs_per_msg) {
+        ns__broker_reply_error(b, rid, NS_EC_TOO_LARGE, "enqueue: %u job frames, limit %u per message", n,
+                               b->lim.max_jobs_per_msg);
+        return;
+    }
     memset(b->dup_table, 0, b->dup_cap * sizeof *b->dup_table);
     for (uint32_t i = 0; i < n; i++) {
         size_t len;
@@ -494,8 +499,12 @@ void ns__broker_on_client(ns_broker *b) {
     ns_status st = ns_proto_parse(rx, true, &err);
     if (st != NS_OK) {
         b->n_bad++;
+        int64_t rid = -1;
+        if (rx->body != NULL && ns_mp_check(rx->body, rx->body_len, &BODY_LIMITS, NULL) == NS_OK) {
+            rid = ns_proto_body_rid(rx->body, rx->body_len); /* echo it when the body is sound */
+        }
         if (rx->identity != NULL) {
-            ns__broker_reply_error(b, -1, st == NS_ERR_CAPACITY ? NS_EC_TOO_LARGE : NS_EC_BAD_REQUEST, "%s",
+            ns__broker_reply_error(b, rid, st == NS_ERR_CAPACITY ? NS_EC_TOO_LARGE : NS_EC_BAD_REQUEST, "%s",
                                    ns_err_msg(&err));
         }
         return;

@@ -58,7 +58,7 @@ typedef struct fw {
     msgpack_sbuffer sb;
     int64_t rid;
     fw_job jobs[MAX_SLOTS];
-    double last_broker, hb_s;
+    double last_broker, hb_s, next_hb;
     bool ready;
 } fw;
 
@@ -176,7 +176,7 @@ static void finish_jobs(fw *w) {
         const char *status = "ok";
         if (strncmp(j->custom_id, "fail", 4) == 0 || strncmp(j->custom_id, "fatal", 5) == 0) {
             char state[16];
-            bool retry = j->custom_id[1] == 'a';
+            bool retry = strncmp(j->custom_id, "fail", 4) == 0;
             while ((st = db_retry(w, ns_queue_fail(w->db, j->job_id, j->attempt, w->name, "test_error",
                                                    "this job always fails", retry, state))) == NS_ERR_IO) {
             }
@@ -206,7 +206,26 @@ static void on_message(fw *w) {
     w->last_broker = ns_time_s();
     ns_mp_reader r;
     switch (w->rx->cmd) {
-    case NS_CMD_OK: w->ready = true; break;
+    case NS_CMD_OK: {
+        /* READY's reply: adopt the broker's heartbeat period. */
+        uint32_t n;
+        ns_mp_reader_init(&r, w->rx->body, w->rx->body_len);
+        ns_mp_read_map(&r, &n);
+        for (uint32_t i = 0; i < n; i++) {
+            const char *k;
+            size_t kl;
+            int64_t v;
+            ns_mp_read_str(&r, &k, &kl);
+            if (ns_mp_str_eq(k, kl, "heartbeat_ms") && ns_mp_read_int(&r, &v) == NS_OK && v > 0) {
+                w->hb_s = v / 1000.0;
+                w->next_hb = ns_time_s(); /* heartbeat at the broker's period from now on */
+            } else {
+                ns_mp_skip(&r);
+            }
+        }
+        w->ready = true;
+        break;
+    }
     case NS_CMD_JOB: on_job(w, w->rx->body, w->rx->body_len); break;
     case NS_CMD_CANCEL_JOB: {
         int64_t id = 0, at = 0;
@@ -306,7 +325,7 @@ int main(int argc, char **argv) {
     open_sock(&w);
     send_ready(&w);
     w.last_broker = ns_time_s();
-    double next_hb = ns_time_s() + w.hb_s;
+    w.next_hb = ns_time_s() + w.hb_s;
     while (!g_stop) {
         zmq_pollitem_t it = {w.sock, 0, ZMQ_POLLIN, 0};
         zmq_poll(&it, 1, 20);
@@ -315,9 +334,9 @@ int main(int argc, char **argv) {
         }
         finish_jobs(&w);
         double now = ns_time_s();
-        if (now >= next_hb) {
+        if (now >= w.next_hb) {
             send_simple(&w, NS_CMD_HEARTBEAT, NULL, 0);
-            next_hb = now + w.hb_s;
+            w.next_hb = now + w.hb_s;
         }
         if (now - w.last_broker > 3 * w.hb_s) {
             /* Broker silent: new socket, announce again with what we hold. */

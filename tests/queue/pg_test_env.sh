@@ -56,6 +56,10 @@ ns_pg_start() {
     if [ "$(id -u)" = 0 ]; then
         chown -R nobody "$dir" || return 77
         chmod 755 "$dir"
+        if ! runuser -u nobody -- test -x "$dir"; then
+            echo "ns_pg_start: user nobody cannot reach $dir (a parent directory is not o+x)" >&2
+            return 1
+        fi
     fi
     if [ ! -f "$dir/data/PG_VERSION" ]; then
         ns__pg_as_owner "$NS_PG_BIN/initdb" -D "$dir/data" -A trust -U "$(ns__pg_user)" -E UTF8 --locale=C \
