@@ -19,6 +19,15 @@
     X(bench, ns_cmd_bench, "measure CPU limits and prefill/decode throughput against them")                      \
     X(logits, ns_cmd_logits, "write a prompt's logits at every position as float32 [n_tokens][n_vocab]")         \
     X(perplexity, ns_cmd_perplexity, "perplexity of a text file (llama-perplexity method)")                        \
+    X(submit, ns_cmd_submit, "submit a JSONL file of jobs as a batch (prints the batch id)")                         \
+    X(status, ns_cmd_status, "show a batch's counts, state and throughput")                                           \
+    X(watch, ns_cmd_watch, "follow a batch with a live progress bar until it is done")                                \
+    X(results, ns_cmd_results, "export a batch's results in the OpenAI Batch output format")                          \
+    X(cancel, ns_cmd_cancel, "cancel a batch (or some of its jobs)")                                                  \
+    X(retry, ns_cmd_retry, "requeue a batch's failed jobs")                                                           \
+    X(workers, ns_cmd_workers, "list the workers connected to the broker")                                            \
+    X(up, ns_cmd_up, "start PostgreSQL, the broker and a worker under a supervisor (one machine)")                 \
+    X(down, ns_cmd_down, "stop what `nightshift up` started")                                                         \
     /* one line per command: X(name, ns_cmd_name, "help") \ */
 
 #define NS__CLI_DECL(name, fn, help) int fn(int argc, char **argv);
