@@ -204,7 +204,8 @@ static int start_pg(const char *dir, char *pg_dir, size_t pg_cap, char *conninfo
     up_join(pg_ctl, sizeof pg_ctl, bin, "/pg_ctl");
     snprintf(opts, sizeof opts, "-c listen_addresses='' -k %s -p 5432", sock);
     char *argv[] = {pg_ctl, "-D", data, "-l", log, "-w", "-t", "60", "-o", opts, "start", NULL};
-    if (up_run(argv, true, NULL) != 0) {
+    fprintf(stderr, "starting PostgreSQL (socket in %s)\n", sock);
+    if (up_run(argv, true, log) != 0) {
         fprintf(stderr, "nightshift up: PostgreSQL did not start; see %s\n", log);
         return -1;
     }
