@@ -13,6 +13,6 @@ $SUDO apt-get install -y -qq --no-install-recommends \
   libzmq3-dev libmsgpack-dev libpq-dev libjansson-dev libpcre2-dev \
   postgresql postgresql-contrib \
   python3 python3-zmq python3-msgpack \
-  clang libclang-rt-14-dev clang-format \
+  clang libclang-rt-14-dev clang-format-16 \
   procps util-linux >/dev/null
 echo "nightshift: dependencies installed"
