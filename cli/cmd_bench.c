@@ -188,8 +188,9 @@ int ns_cmd_bench(int argc, char **argv) {
     bool json = false;
     ns_engine_params ep = {0};
     ep.backend = NS_BACKEND_CPU;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc;) {
         const char *a = argv[i];
+        int used = 2; /* option and value; flags set 1 */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -209,7 +210,7 @@ int ns_cmd_bench(int argc, char **argv) {
             ok = ns_backend_kind_parse(v, &ep.backend);
         } else if (strcmp(a, "--json") == 0) {
             json = true;
-            i--;
+            used = 1;
         } else {
             ok = false;
         }
@@ -218,7 +219,7 @@ int ns_cmd_bench(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
-        i++;
+        i += used;
     }
     int32_t *batches = NULL, n_batches = 0;
     if (model == NULL || !cli_parse_ids(batches_arg, &batches, &n_batches)) {

@@ -179,8 +179,9 @@ int ns_cmd_generate(int argc, char **argv) {
     ns_sampler_params sp;
     ns_sampler_params_default(&sp);
     ns_engine_params ep = {0};
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc;) {
         const char *a = argv[i];
+        int used = 2; /* option and value; flags set 1 */
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true;
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
@@ -224,13 +225,13 @@ int ns_cmd_generate(int argc, char **argv) {
             ok = ns_backend_kind_parse(v, &ep.backend);
         } else if (strcmp(a, "--ignore-eos") == 0) {
             sp.ignore_eos = true;
-            i--;
+            used = 1;
         } else if (strcmp(a, "--chat") == 0) {
             chat = true;
-            i--;
+            used = 1;
         } else if (strcmp(a, "--json") == 0) {
             json = true;
-            i--;
+            used = 1;
         } else {
             ok = false;
         }
@@ -239,7 +240,7 @@ int ns_cmd_generate(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
-        i++;
+        i += used;
     }
     if (model == NULL || (prompt == NULL) == (file == NULL)) {
         usage(stderr);

@@ -10,6 +10,7 @@
 #include "fp16.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define NS__HAVE_X86 1
 #else
@@ -142,9 +143,11 @@ void ns__cpu_kernels_init(ns__cpu_kernels *k, bool allow_simd) {
     k->f32_to_f16 = f32_to_f16_c;
     k->simd = false;
 #if NS__HAVE_X86
+    /* F16C is CPUID.1:ECX bit 29 (clang's __builtin_cpu_supports lacks it). */
+    unsigned eax, ebx, ecx, edx;
+    bool f16c = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 29)) != 0;
     __builtin_cpu_init();
-    if (allow_simd && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c")) {
+    if (allow_simd && f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
         k->dot_f32 = dot_f32_avx2;
         k->dot_f32_f16 = dot_f32_f16_avx2;
         k->axpy_f16 = axpy_f16_avx2;
