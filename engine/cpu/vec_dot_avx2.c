@@ -48,9 +48,9 @@ NS_AVX2 static inline float h2f(uint16_t h) {
 /* 32 nibbles of a 16-byte run: bytes 0..15 the low nibbles (elements
  * 0..15), bytes 16..31 the high nibbles (elements 16..31). */
 NS_AVX2 static inline __m256i nibbles32(const uint8_t *p) {
-    const __m128i t = _mm_loadu_si128((const __m128i *)(const void *)p);
-    const __m256i b = _mm256_set_m128i(_mm_srli_epi16(t, 4), t);
-    return _mm256_and_si256(b, _mm256_set1_epi8(0x0F));
+    /* The 16 bytes in both lanes, the high lane shifted right by 4. */
+    const __m256i b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)p));
+    return _mm256_and_si256(_mm256_srlv_epi64(b, _mm256_setr_epi64x(0, 0, 4, 4)), _mm256_set1_epi8(0x0F));
 }
 
 /* 0xFF in byte j where bit j of the 32-bit word at p is set. */

@@ -155,11 +155,11 @@ NS_AVX2 static void f16_to_f32_avx2(float *dst, const uint16_t *src, int64_t n) 
         dst[i] = ns_fp16_to_fp32(src[i]);
     }
 }
-#endif
 
 static bool simd_ok(bool use_simd) {
-    return NS_VF_X86 && use_simd && ns__cpu_has_avx2();
+    return use_simd && ns__cpu_has_avx2();
 }
+#endif
 
 /* ---- public -------------------------------------------------------------- */
 
