@@ -84,8 +84,8 @@ int main(int argc, char **argv) {
         sent += n;
     }
     double dt = ns_time_s() - t0;
-    printf("enqueue: %ld jobs in %.3f s = %.0f jobs/s (chunk %ld, prompt %ld bytes, client encode %.3f s)\n", jobs,
-           dt, jobs / dt, chunk, prompt_bytes, encode_s);
+    printf("enqueue: %ld jobs in %.3f s = %.0f jobs/s (chunk %ld, prompt %ld bytes, client encode %.3f s)\n", jobs, dt,
+           jobs / dt, chunk, prompt_bytes, encode_s);
     for (long i = 0; i < chunk; i++) {
         msgpack_sbuffer_destroy(&frames[i]);
     }

@@ -31,7 +31,9 @@ void ns__broker_config_defaults(ns_broker_config *cfg) {
     cfg->backoff_cap_ms = 300000;
 }
 
-double ns__broker_now(void) { return ns_time_s(); }
+double ns__broker_now(void) {
+    return ns_time_s();
+}
 
 static ns_status make_router(ns_broker *b, void **out, const char *ep) {
     void *s = zmq_socket(b->ctx, ZMQ_ROUTER);
@@ -165,19 +167,32 @@ void ns__broker_db_failed(ns_broker *b, ns_status st, const char *what) {
 void ns__broker_reply_db_error(ns_broker *b, int64_t rid, ns_status st) {
     const char *code = NS_EC_INTERNAL;
     switch (st) {
-    case NS_ERR_IO: code = NS_EC_UNAVAILABLE; break;
-    case NS_ERR_NOT_FOUND: code = NS_EC_NOT_FOUND; break;
-    case NS_ERR_STATE: code = NS_EC_INVALID_STATE; break;
-    case NS_ERR_CONFLICT: code = NS_EC_DUPLICATE; break;
-    case NS_ERR_CAPACITY: code = NS_EC_TOO_LARGE; break;
+    case NS_ERR_IO:
+        code = NS_EC_UNAVAILABLE;
+        break;
+    case NS_ERR_NOT_FOUND:
+        code = NS_EC_NOT_FOUND;
+        break;
+    case NS_ERR_STATE:
+        code = NS_EC_INVALID_STATE;
+        break;
+    case NS_ERR_CONFLICT:
+        code = NS_EC_DUPLICATE;
+        break;
+    case NS_ERR_CAPACITY:
+        code = NS_EC_TOO_LARGE;
+        break;
     case NS_ERR_FORMAT:
     case NS_ERR_INVALID_ARG:
-    case NS_ERR_RANGE: code = NS_EC_BAD_REQUEST; break;
-    default: break;
+    case NS_ERR_RANGE:
+        code = NS_EC_BAD_REQUEST;
+        break;
+    default:
+        break;
     }
     ns__broker_db_failed(b, st, "a request");
-    ns__broker_reply_error(b, rid, code, "%s", st == NS_ERR_IO ? "database unavailable, retry later"
-                                                               : ns_db_errmsg(b->db));
+    ns__broker_reply_error(b, rid, code, "%s",
+                           st == NS_ERR_IO ? "database unavailable, retry later" : ns_db_errmsg(b->db));
 }
 
 ns_status ns__body_find(const uint8_t *body, size_t len, const char *key, ns_mp_reader *val) {
@@ -227,7 +242,9 @@ static void db_maintain(ns_broker *b, double now) {
     b->dispatch_dirty = true;
 }
 
-static double min_d(double a, double b) { return a < b ? a : b; }
+static double min_d(double a, double b) {
+    return a < b ? a : b;
+}
 
 ns_status ns__broker_run(ns_broker *b) {
     double now = ns__broker_now();

@@ -50,7 +50,7 @@ typedef struct ns_broker_worker {
     bool used;
     uint8_t id[NS_BROKER_ID_CAP]; /* routing id on the workers socket */
     size_t id_len;
-    char name[NS_QUEUE_NAME_CAP];  /* lease owner in jobs.lease_owner */
+    char name[NS_QUEUE_NAME_CAP]; /* lease owner in jobs.lease_owner */
     char model[NS_QUEUE_NAME_CAP];
     int32_t slots;    /* capacity announced in READY */
     int32_t credit;   /* jobs it will still accept */
@@ -82,15 +82,15 @@ typedef struct ns_broker {
     ns_db *db;
     bool db_up;
     double db_retry_at;
-    ns_proto_rx *crx; /* client messages: up to max_jobs_per_msg payload frames */
-    ns_proto_rx *wrx; /* worker messages: no payload frames */
-    msgpack_sbuffer sb;   /* reply / outgoing body */
-    msgpack_sbuffer sb2;  /* second buffer (result items) */
-    ns_job_spec *specs;   /* [max_jobs_per_msg] decoded ENQUEUE jobs */
-    uint32_t *dup_table;  /* [dup_cap] open-addressing set of spec indices + 1 */
+    ns_proto_rx *crx;    /* client messages: up to max_jobs_per_msg payload frames */
+    ns_proto_rx *wrx;    /* worker messages: no payload frames */
+    msgpack_sbuffer sb;  /* reply / outgoing body */
+    msgpack_sbuffer sb2; /* second buffer (result items) */
+    ns_job_spec *specs;  /* [max_jobs_per_msg] decoded ENQUEUE jobs */
+    uint32_t *dup_table; /* [dup_cap] open-addressing set of spec indices + 1 */
     uint32_t dup_cap;
-    ns_buf json;          /* metadata JSON */
-    ns_broker_worker *wk; /* [cfg.max_workers] */
+    ns_buf json;              /* metadata JSON */
+    ns_broker_worker *wk;     /* [cfg.max_workers] */
     ns_broker_watch *watches; /* [cfg.max_watchers] */
     bool dispatch_dirty;
     double next_dispatch, next_reap, next_hb, next_renew, next_watch;

@@ -23,19 +23,18 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: nightshift-broker --pg CONNINFO [options]\n"
-            "\n"
-            "Routes batch LLM jobs between clients and workers; PostgreSQL is the source of truth.\n"
-            "  --pg CONNINFO        libpq connection string or URI (default: $NS_PG)\n"
-            "  --clients ENDPOINT   ROUTER endpoint for clients (default tcp://*:5555)\n"
-            "  --workers ENDPOINT   ROUTER endpoint for workers (default tcp://*:5556)\n"
-            "  --migrate            apply schema migrations at start-up\n"
-            "  --heartbeat-ms N     heartbeat period (default 1000); a worker silent for 3 periods is lost\n"
-            "  --lease-ms N         job lease length (default 30000), renewed while the worker lives\n"
-            "  --reap-ms N          lease-expiry reaper period (default 5000)\n"
-            "  --backoff-ms BASE:CAP  retry backoff (default 1000:300000)\n"
-            "  -v, --verbose        debug logging\n");
+    fprintf(f, "usage: nightshift-broker --pg CONNINFO [options]\n"
+               "\n"
+               "Routes batch LLM jobs between clients and workers; PostgreSQL is the source of truth.\n"
+               "  --pg CONNINFO        libpq connection string or URI (default: $NS_PG)\n"
+               "  --clients ENDPOINT   ROUTER endpoint for clients (default tcp://*:5555)\n"
+               "  --workers ENDPOINT   ROUTER endpoint for workers (default tcp://*:5556)\n"
+               "  --migrate            apply schema migrations at start-up\n"
+               "  --heartbeat-ms N     heartbeat period (default 1000); a worker silent for 3 periods is lost\n"
+               "  --lease-ms N         job lease length (default 30000), renewed while the worker lives\n"
+               "  --reap-ms N          lease-expiry reaper period (default 5000)\n"
+               "  --backoff-ms BASE:CAP  retry backoff (default 1000:300000)\n"
+               "  -v, --verbose        debug logging\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *out) {

@@ -27,8 +27,7 @@ static const ns_mp_limits JOB_LIMITS = {8, 100000};
 
 /* Read an optional/required field. Missing required fields and type errors
  * reply bad_request and return false. */
-static bool get_i64(ns_broker *b, int64_t rid, const char *key, bool required, int64_t lo, int64_t hi,
-                    int64_t *out) {
+static bool get_i64(ns_broker *b, int64_t rid, const char *key, bool required, int64_t lo, int64_t hi, int64_t *out) {
     ns_mp_reader r;
     ns_status st = ns__body_find(b->crx->body, b->crx->body_len, key, &r);
     if (st == NS_ERR_NOT_FOUND && !required) {
@@ -40,16 +39,15 @@ static bool get_i64(ns_broker *b, int64_t rid, const char *key, bool required, i
         return false;
     }
     if (*out < lo || *out > hi) {
-        ns__broker_reply_error(b, rid, NS_EC_BAD_REQUEST, "field '%s': %" PRId64 " out of range [%" PRId64
-                               ", %" PRId64 "]", key, *out, lo, hi);
+        ns__broker_reply_error(b, rid, NS_EC_BAD_REQUEST,
+                               "field '%s': %" PRId64 " out of range [%" PRId64 ", %" PRId64 "]", key, *out, lo, hi);
         return false;
     }
     return true;
 }
 
 /* A text field copied into out[cap] (NUL-terminated); absent leaves out as is. */
-static bool get_text(ns_broker *b, int64_t rid, const char *key, bool required, char *out, size_t cap,
-                     bool *present) {
+static bool get_text(ns_broker *b, int64_t rid, const char *key, bool required, char *out, size_t cap, bool *present) {
     ns_mp_reader r;
     const char *s;
     size_t n;
@@ -145,8 +143,12 @@ static void on_create_batch(ns_broker *b, int64_t rid) {
     if (!need_db(b, rid)) {
         return;
     }
-    ns_batch_spec spec = {name, model, (int32_t)priority, (int32_t)max_attempts,
-                          have_meta ? (const char *)b->json.data : NULL, have_key ? key : NULL};
+    ns_batch_spec spec = {name,
+                          model,
+                          (int32_t)priority,
+                          (int32_t)max_attempts,
+                          have_meta ? (const char *)b->json.data : NULL,
+                          have_key ? key : NULL};
     st = ns_queue_create_batch(b->db, &spec, &id, &created);
     if (st != NS_OK) {
         ns__broker_reply_db_error(b, rid, st);
@@ -212,8 +214,8 @@ static void on_enqueue(ns_broker *b, int64_t rid) {
         }
         if (st != NS_OK) {
             b->n_bad++;
-            ns__broker_reply_error(b, rid, st == NS_ERR_CAPACITY ? NS_EC_TOO_LARGE : NS_EC_BAD_REQUEST,
-                                   "job %u: %s", i, ns_err_msg(&err));
+            ns__broker_reply_error(b, rid, st == NS_ERR_CAPACITY ? NS_EC_TOO_LARGE : NS_EC_BAD_REQUEST, "job %u: %s", i,
+                                   ns_err_msg(&err));
             return;
         }
         long d = dup_insert(b, i);
@@ -539,19 +541,37 @@ void ns__broker_on_client(ns_broker *b) {
         return;
     }
     switch (rx->cmd) {
-    case NS_CMD_CREATE_BATCH: on_create_batch(b, rid); break;
-    case NS_CMD_ENQUEUE: on_enqueue(b, rid); break;
-    case NS_CMD_SEAL: on_seal(b, rid); break;
-    case NS_CMD_STATUS: on_status(b, rid); break;
-    case NS_CMD_WATCH: on_watch(b, rid); break;
-    case NS_CMD_RESULTS: on_results(b, rid); break;
-    case NS_CMD_CANCEL: on_cancel(b, rid); break;
-    case NS_CMD_RETRY: on_retry(b, rid); break;
+    case NS_CMD_CREATE_BATCH:
+        on_create_batch(b, rid);
+        break;
+    case NS_CMD_ENQUEUE:
+        on_enqueue(b, rid);
+        break;
+    case NS_CMD_SEAL:
+        on_seal(b, rid);
+        break;
+    case NS_CMD_STATUS:
+        on_status(b, rid);
+        break;
+    case NS_CMD_WATCH:
+        on_watch(b, rid);
+        break;
+    case NS_CMD_RESULTS:
+        on_results(b, rid);
+        break;
+    case NS_CMD_CANCEL:
+        on_cancel(b, rid);
+        break;
+    case NS_CMD_RETRY:
+        on_retry(b, rid);
+        break;
     case NS_CMD_WORKERS:
         ns__broker_pack_workers(b, rid);
         ns__broker_reply(b, NS_CMD_OK);
         break;
-    case NS_CMD_PING: on_ping(b, rid); break;
+    case NS_CMD_PING:
+        on_ping(b, rid);
+        break;
     default:
         b->n_bad++;
         ns__broker_reply_error(b, rid, NS_EC_UNKNOWN_COMMAND, "unknown client command 0x%02x", rx->cmd & 0xff);

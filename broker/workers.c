@@ -44,8 +44,7 @@ static ns_broker_worker *find_by_name(ns_broker *b, const char *name) {
 }
 
 static void send_worker(ns_broker *b, const ns_broker_worker *w, int cmd, const msgpack_sbuffer *sb) {
-    if (ns_proto_send(b->workers, w->id, w->id_len, false, cmd, sb->data, sb->size, NULL, 0, ZMQ_DONTWAIT) !=
-        NS_OK) {
+    if (ns_proto_send(b->workers, w->id, w->id_len, false, cmd, sb->data, sb->size, NULL, 0, ZMQ_DONTWAIT) != NS_OK) {
         NS_LOG_DEBUG_("broker: send %s to worker %s failed: %s", ns_cmd_name(cmd), w->name, zmq_strerror(errno));
     }
 }
@@ -108,7 +107,8 @@ static void on_ready(ns_broker *b, int64_t rid) {
     /* In-flight list: checked for shape first, adopted after. */
     ns_mp_reader inflight;
     uint32_t n_inflight = 0;
-    bool have_inflight = ns__body_find(body, blen, "inflight", &inflight) == NS_OK && ns_mp_peek(&inflight) != NS_MP_NIL;
+    bool have_inflight =
+        ns__body_find(body, blen, "inflight", &inflight) == NS_OK && ns_mp_peek(&inflight) != NS_MP_NIL;
     if (have_inflight) {
         ns_mp_reader chk = inflight;
         if (ns_mp_read_array(&chk, &n_inflight) != NS_OK || n_inflight > MAX_SLOTS) {
@@ -120,7 +120,8 @@ static void on_ready(ns_broker *b, int64_t rid) {
             int64_t a, c;
             if (ns_mp_read_array(&chk, &two) != NS_OK || two != 2 || ns_mp_read_int(&chk, &a) != NS_OK ||
                 ns_mp_read_int(&chk, &c) != NS_OK || a < 1 || c < 1 || c > INT32_MAX) {
-                reply_worker_error(b, rid, NS_EC_BAD_REQUEST, "ready: 'inflight' must be an array of [job_id, attempt]");
+                reply_worker_error(b, rid, NS_EC_BAD_REQUEST,
+                                   "ready: 'inflight' must be an array of [job_id, attempt]");
                 return;
             }
         }
@@ -265,10 +266,11 @@ void ns__broker_on_worker(ns_broker *b) {
     ns_mp_reader r;
     int64_t v;
     switch (rx->cmd) {
-    case NS_CMD_HEARTBEAT: break;
+    case NS_CMD_HEARTBEAT:
+        break;
     case NS_CMD_CREDIT:
-        if (ns__body_find(rx->body, rx->body_len, "credit", &r) != NS_OK || ns_mp_read_int(&r, &v) != NS_OK ||
-            v < 0 || v > MAX_SLOTS) {
+        if (ns__body_find(rx->body, rx->body_len, "credit", &r) != NS_OK || ns_mp_read_int(&r, &v) != NS_OK || v < 0 ||
+            v > MAX_SLOTS) {
             reply_worker_error(b, rid, NS_EC_BAD_REQUEST, "credit: 'credit' must be an integer in 0..4096");
             return;
         }
@@ -323,8 +325,8 @@ static void send_job(void *user, const ns_claimed_job *j) {
         rc |= ns_mp_pack_kv_str(&pk, "prompt", j->prompt);
     } else {
         rc |= ns_mp_pack_cstr(&pk, "messages");
-        rc |= ns_json_to_mp(j->messages_json ? j->messages_json : "[]",
-                            j->messages_json ? strlen(j->messages_json) : 2, &pk, NULL) != NS_OK;
+        rc |= ns_json_to_mp(j->messages_json ? j->messages_json : "[]", j->messages_json ? strlen(j->messages_json) : 2,
+                            &pk, NULL) != NS_OK;
     }
     rc |= ns_mp_pack_kv_int(&pk, "max_tokens", j->max_tokens);
     rc |= ns_mp_pack_kv_double(&pk, "temperature", j->temperature);
@@ -339,8 +341,8 @@ static void send_job(void *user, const ns_claimed_job *j) {
         rc |= ns_json_to_mp(j->stop_json, strlen(j->stop_json), &pk, NULL) != NS_OK;
     }
     rc |= ns_mp_pack_kv_str(&pk, "rid", NULL);
-    if (rc == 0 && ns_proto_send(b->workers, c->w->id, c->w->id_len, false, NS_CMD_JOB, b->sb.data, b->sb.size, NULL,
-                                 0, ZMQ_DONTWAIT) == NS_OK) {
+    if (rc == 0 && ns_proto_send(b->workers, c->w->id, c->w->id_len, false, NS_CMD_JOB, b->sb.data, b->sb.size, NULL, 0,
+                                 ZMQ_DONTWAIT) == NS_OK) {
         c->sent++;
         return;
     }

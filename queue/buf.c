@@ -57,9 +57,13 @@ ns_status ns_buf_append(ns_buf *b, const void *src, size_t n) {
     return NS_OK;
 }
 
-ns_status ns_buf_puts(ns_buf *b, const char *s) { return ns_buf_append(b, s, strlen(s)); }
+ns_status ns_buf_puts(ns_buf *b, const char *s) {
+    return ns_buf_append(b, s, strlen(s));
+}
 
-ns_status ns_buf_putc(ns_buf *b, char c) { return ns_buf_append(b, &c, 1); }
+ns_status ns_buf_putc(ns_buf *b, char c) {
+    return ns_buf_append(b, &c, 1);
+}
 
 ns_status ns_buf_printf(ns_buf *b, const char *fmt, ...) {
     char tmp[512];

@@ -85,7 +85,9 @@ void ns_client_destroy(ns_client **pc) {
     *pc = NULL;
 }
 
-const char *ns_client_errmsg(const ns_client *c) { return ns_err_msg(&c->err); }
+const char *ns_client_errmsg(const ns_client *c) {
+    return ns_err_msg(&c->err);
+}
 
 msgpack_packer *ns_client_begin(ns_client *c, uint32_t n_fields) {
     c->cur_rid = c->next_rid++;

@@ -71,18 +71,26 @@ ns_status ns_db_connect(ns_db *db) {
     return NS_OK;
 }
 
-bool ns_db_connected(const ns_db *db) { return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK; }
+bool ns_db_connected(const ns_db *db) {
+    return db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK;
+}
 
-const char *ns_db_errmsg(const ns_db *db) { return ns_err_msg(&db->err); }
+const char *ns_db_errmsg(const ns_db *db) {
+    return ns_err_msg(&db->err);
+}
 
-const char *ns_db_sqlstate(const ns_db *db) { return db->sqlstate; }
+const char *ns_db_sqlstate(const ns_db *db) {
+    return db->sqlstate;
+}
 
 void ns_db_set_backoff(ns_db *db, int64_t base_ms, int64_t cap_ms) {
     db->backoff_base_ms = base_ms < 0 ? 0 : base_ms;
     db->backoff_cap_ms = cap_ms < db->backoff_base_ms ? db->backoff_base_ms : cap_ms;
 }
 
-void *ns_db_pgconn(ns_db *db) { return db->conn; }
+void *ns_db_pgconn(ns_db *db) {
+    return db->conn;
+}
 
 ns_status ns__db_fail(ns_db *db, PGresult *res, const char *what) {
     db->sqlstate[0] = 0;
@@ -145,12 +153,15 @@ ns_status ns__db_exec(ns_db *db, const char *sql, int n, const char *const *para
     return NS_OK;
 }
 
-ns_status ns__db_begin(ns_db *db) { return ns__db_exec(db, "BEGIN", 0, NULL, NULL); }
-ns_status ns__db_commit(ns_db *db) { return ns__db_exec(db, "COMMIT", 0, NULL, NULL); }
+ns_status ns__db_begin(ns_db *db) {
+    return ns__db_exec(db, "BEGIN", 0, NULL, NULL);
+}
+ns_status ns__db_commit(ns_db *db) {
+    return ns__db_exec(db, "COMMIT", 0, NULL, NULL);
+}
 
 void ns__db_rollback(ns_db *db) {
-    if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK &&
-        PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
+    if (db->conn != NULL && PQstatus(db->conn) == CONNECTION_OK && PQtransactionStatus(db->conn) != PQTRANS_IDLE) {
         PQclear(PQexec(db->conn, "ROLLBACK"));
     }
 }
@@ -178,7 +189,9 @@ const char *ns__cell_str(const PGresult *r, int row, int col) {
     return PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
 }
 
-int ns_db_latest_version(void) { return ns__n_migrations > 0 ? ns__migrations[ns__n_migrations - 1].version : 0; }
+int ns_db_latest_version(void) {
+    return ns__n_migrations > 0 ? ns__migrations[ns__n_migrations - 1].version : 0;
+}
 
 static const char *SQL_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS ns_schema_version ("
                                        " version integer PRIMARY KEY,"

@@ -12,14 +12,14 @@
 #include "ns_db.h"
 
 struct ns_db {
-    PGconn *conn;        /* NULL until the first connect */
-    char *conninfo;      /* owned copy */
-    ns_err err;          /* last error */
-    char sqlstate[6];    /* SQLSTATE of the last server error, "" when none */
+    PGconn *conn;     /* NULL until the first connect */
+    char *conninfo;   /* owned copy */
+    ns_err err;       /* last error */
+    char sqlstate[6]; /* SQLSTATE of the last server error, "" when none */
     int64_t backoff_base_ms;
     int64_t backoff_cap_ms;
-    ns_buf copy;         /* COPY stream staging buffer, reused by enqueue */
-    ns_buf scratch;      /* small reusable text buffer (array literals) */
+    ns_buf copy;    /* COPY stream staging buffer, reused by enqueue */
+    ns_buf scratch; /* small reusable text buffer (array literals) */
 };
 
 /* A compiled-in migration (generated from schema/ by CMake). */

@@ -30,8 +30,7 @@ static ns_status bad(ns_err *err, ns_status st, const char *field, const char *w
     return ns__err_set(err, st, "job field '%s': %s", field, what);
 }
 
-static ns_status read_text(ns_mp_reader *r, const char *field, size_t max, const char **s, size_t *len,
-                           ns_err *err) {
+static ns_status read_text(ns_mp_reader *r, const char *field, size_t max, const char **s, size_t *len, ns_err *err) {
     if (ns_mp_read_str(r, s, len) != NS_OK) {
         return bad(err, NS_ERR_FORMAT, field, "expected a string");
     }
@@ -62,8 +61,8 @@ static ns_status read_i64(ns_mp_reader *r, const char *field, int64_t lo, int64_
         return bad(err, NS_ERR_FORMAT, field, "expected an integer");
     }
     if (*out < lo || *out > hi) {
-        return ns__err_set(err, NS_ERR_RANGE, "job field '%s': %lld out of range [%lld, %lld]", field,
-                           (long long)*out, (long long)lo, (long long)hi);
+        return ns__err_set(err, NS_ERR_RANGE, "job field '%s': %lld out of range [%lld, %lld]", field, (long long)*out,
+                           (long long)lo, (long long)hi);
     }
     return NS_OK;
 }
@@ -164,8 +163,8 @@ static void spec_defaults(ns_job_spec *s) {
 }
 
 /* Decode a job map; `msg` non-NULL also accepts the JOB message keys. */
-static ns_status decode(const uint8_t *buf, size_t len, const ns_proto_limits *lim, ns_job_spec *spec,
-                        ns_job_msg *msg, ns_err *err) {
+static ns_status decode(const uint8_t *buf, size_t len, const ns_proto_limits *lim, ns_job_spec *spec, ns_job_msg *msg,
+                        ns_err *err) {
     ns_mp_reader r;
     uint32_t n, seen = 0;
     if (lim == NULL) {
@@ -255,8 +254,7 @@ ns_status ns_job_spec_decode(const uint8_t *buf, size_t len, const ns_proto_limi
     return decode(buf, len, lim, out, NULL, err);
 }
 
-ns_status ns_job_msg_decode(const uint8_t *buf, size_t len, const ns_proto_limits *lim, ns_job_msg *out,
-                            ns_err *err) {
+ns_status ns_job_msg_decode(const uint8_t *buf, size_t len, const ns_proto_limits *lim, ns_job_msg *out, ns_err *err) {
     memset(out, 0, sizeof *out);
     return decode(buf, len, lim, &out->spec, out, err);
 }

@@ -16,21 +16,25 @@
 
 const ns_mp_limits ns_mp_default_limits = {16, 1000000};
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)((p[0] << 8) | p[1]); }
+static uint16_t rd16(const uint8_t *p) {
+    return (uint16_t)((p[0] << 8) | p[1]);
+}
 static uint32_t rd32(const uint8_t *p) {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | (uint32_t)p[3];
 }
-static uint64_t rd64(const uint8_t *p) { return ((uint64_t)rd32(p) << 32) | rd32(p + 4); }
+static uint64_t rd64(const uint8_t *p) {
+    return ((uint64_t)rd32(p) << 32) | rd32(p + 4);
+}
 
 /* One object header: its type, header size, payload bytes after the header
  * and number of child objects (a map of n pairs has 2n children). */
 typedef struct mp_head {
     ns_mp_type type;
-    size_t hdr;      /* bytes of the type byte plus length/value fields */
-    uint64_t body;   /* payload bytes following the header (str/bin) */
-    uint64_t kids;   /* child objects (array n, map 2n) */
-    uint32_t count;  /* element/pair count for containers */
-    bool ext;        /* ext/fixext or the reserved 0xc1: never accepted */
+    size_t hdr;     /* bytes of the type byte plus length/value fields */
+    uint64_t body;  /* payload bytes following the header (str/bin) */
+    uint64_t kids;  /* child objects (array n, map 2n) */
+    uint32_t count; /* element/pair count for containers */
+    bool ext;       /* ext/fixext or the reserved 0xc1: never accepted */
 } mp_head;
 
 /* Decode the header at p (avail bytes). Returns false when truncated. */
@@ -58,30 +62,97 @@ static bool mp_head_parse(const uint8_t *p, size_t avail, mp_head *h) {
         h->body = b & 0x1f;
     } else {
         switch (b) {
-        case 0xc0: h->type = NS_MP_NIL; break;
+        case 0xc0:
+            h->type = NS_MP_NIL;
+            break;
         case 0xc2:
-        case 0xc3: h->type = NS_MP_BOOL; break;
-        case 0xc4: h->type = NS_MP_BIN; h->hdr = 2; break;
-        case 0xc5: h->type = NS_MP_BIN; h->hdr = 3; break;
-        case 0xc6: h->type = NS_MP_BIN; h->hdr = 5; break;
-        case 0xca: h->type = NS_MP_FLOAT; h->hdr = 5; break;
-        case 0xcb: h->type = NS_MP_FLOAT; h->hdr = 9; break;
-        case 0xcc: h->type = NS_MP_UINT; h->hdr = 2; break;
-        case 0xcd: h->type = NS_MP_UINT; h->hdr = 3; break;
-        case 0xce: h->type = NS_MP_UINT; h->hdr = 5; break;
-        case 0xcf: h->type = NS_MP_UINT; h->hdr = 9; break;
-        case 0xd0: h->type = NS_MP_INT; h->hdr = 2; break;
-        case 0xd1: h->type = NS_MP_INT; h->hdr = 3; break;
-        case 0xd2: h->type = NS_MP_INT; h->hdr = 5; break;
-        case 0xd3: h->type = NS_MP_INT; h->hdr = 9; break;
-        case 0xd9: h->type = NS_MP_STR; h->hdr = 2; break;
-        case 0xda: h->type = NS_MP_STR; h->hdr = 3; break;
-        case 0xdb: h->type = NS_MP_STR; h->hdr = 5; break;
-        case 0xdc: h->type = NS_MP_ARRAY; h->hdr = 3; break;
-        case 0xdd: h->type = NS_MP_ARRAY; h->hdr = 5; break;
-        case 0xde: h->type = NS_MP_MAP; h->hdr = 3; break;
-        case 0xdf: h->type = NS_MP_MAP; h->hdr = 5; break;
-        default: h->type = NS_MP_INVALID; h->ext = true; return true; /* c1, c7-c9, d4-d8 */
+        case 0xc3:
+            h->type = NS_MP_BOOL;
+            break;
+        case 0xc4:
+            h->type = NS_MP_BIN;
+            h->hdr = 2;
+            break;
+        case 0xc5:
+            h->type = NS_MP_BIN;
+            h->hdr = 3;
+            break;
+        case 0xc6:
+            h->type = NS_MP_BIN;
+            h->hdr = 5;
+            break;
+        case 0xca:
+            h->type = NS_MP_FLOAT;
+            h->hdr = 5;
+            break;
+        case 0xcb:
+            h->type = NS_MP_FLOAT;
+            h->hdr = 9;
+            break;
+        case 0xcc:
+            h->type = NS_MP_UINT;
+            h->hdr = 2;
+            break;
+        case 0xcd:
+            h->type = NS_MP_UINT;
+            h->hdr = 3;
+            break;
+        case 0xce:
+            h->type = NS_MP_UINT;
+            h->hdr = 5;
+            break;
+        case 0xcf:
+            h->type = NS_MP_UINT;
+            h->hdr = 9;
+            break;
+        case 0xd0:
+            h->type = NS_MP_INT;
+            h->hdr = 2;
+            break;
+        case 0xd1:
+            h->type = NS_MP_INT;
+            h->hdr = 3;
+            break;
+        case 0xd2:
+            h->type = NS_MP_INT;
+            h->hdr = 5;
+            break;
+        case 0xd3:
+            h->type = NS_MP_INT;
+            h->hdr = 9;
+            break;
+        case 0xd9:
+            h->type = NS_MP_STR;
+            h->hdr = 2;
+            break;
+        case 0xda:
+            h->type = NS_MP_STR;
+            h->hdr = 3;
+            break;
+        case 0xdb:
+            h->type = NS_MP_STR;
+            h->hdr = 5;
+            break;
+        case 0xdc:
+            h->type = NS_MP_ARRAY;
+            h->hdr = 3;
+            break;
+        case 0xdd:
+            h->type = NS_MP_ARRAY;
+            h->hdr = 5;
+            break;
+        case 0xde:
+            h->type = NS_MP_MAP;
+            h->hdr = 3;
+            break;
+        case 0xdf:
+            h->type = NS_MP_MAP;
+            h->hdr = 5;
+            break;
+        default:
+            h->type = NS_MP_INVALID;
+            h->ext = true;
+            return true; /* c1, c7-c9, d4-d8 */
         }
     }
     if (avail < h->hdr) {
@@ -208,9 +279,15 @@ ns_status ns_mp_read_int(ns_mp_reader *r, int64_t *out) {
         v = (int8_t)b;
     } else {
         switch (b) {
-        case 0xcc: v = p[1]; break;
-        case 0xcd: v = rd16(p + 1); break;
-        case 0xce: v = rd32(p + 1); break;
+        case 0xcc:
+            v = p[1];
+            break;
+        case 0xcd:
+            v = rd16(p + 1);
+            break;
+        case 0xce:
+            v = rd32(p + 1);
+            break;
         case 0xcf: {
             uint64_t u = rd64(p + 1);
             if (u > (uint64_t)INT64_MAX) {
@@ -219,10 +296,18 @@ ns_status ns_mp_read_int(ns_mp_reader *r, int64_t *out) {
             v = (int64_t)u;
             break;
         }
-        case 0xd0: v = (int8_t)p[1]; break;
-        case 0xd1: v = (int16_t)rd16(p + 1); break;
-        case 0xd2: v = (int32_t)rd32(p + 1); break;
-        default: v = (int64_t)rd64(p + 1); break;
+        case 0xd0:
+            v = (int8_t)p[1];
+            break;
+        case 0xd1:
+            v = (int16_t)rd16(p + 1);
+            break;
+        case 0xd2:
+            v = (int32_t)rd32(p + 1);
+            break;
+        default:
+            v = (int64_t)rd64(p + 1);
+            break;
         }
     }
     *out = v;
@@ -272,7 +357,9 @@ ns_status ns_mp_read_str(ns_mp_reader *r, const char **s, size_t *len) {
     return NS_OK;
 }
 
-ns_status ns_mp_read_bin(ns_mp_reader *r, const uint8_t **p, size_t *len) { return read_bytes(r, NS_MP_BIN, p, len); }
+ns_status ns_mp_read_bin(ns_mp_reader *r, const uint8_t **p, size_t *len) {
+    return read_bytes(r, NS_MP_BIN, p, len);
+}
 
 static ns_status read_container(ns_mp_reader *r, ns_mp_type want, uint32_t *n) {
     mp_head h;
@@ -288,8 +375,12 @@ static ns_status read_container(ns_mp_reader *r, ns_mp_type want, uint32_t *n) {
     return NS_OK;
 }
 
-ns_status ns_mp_read_array(ns_mp_reader *r, uint32_t *n) { return read_container(r, NS_MP_ARRAY, n); }
-ns_status ns_mp_read_map(ns_mp_reader *r, uint32_t *n) { return read_container(r, NS_MP_MAP, n); }
+ns_status ns_mp_read_array(ns_mp_reader *r, uint32_t *n) {
+    return read_container(r, NS_MP_ARRAY, n);
+}
+ns_status ns_mp_read_map(ns_mp_reader *r, uint32_t *n) {
+    return read_container(r, NS_MP_MAP, n);
+}
 
 ns_status ns_mp_skip(ns_mp_reader *r) {
     const uint8_t *start = r->p;
@@ -311,4 +402,6 @@ bool ns_mp_str_eq(const char *s, size_t len, const char *lit) {
     return n == len && memcmp(s, lit, n) == 0;
 }
 
-bool ns_mp_text_ok(const char *s, size_t len) { return memchr(s, 0, len) == NULL && ns_utf8_valid(s, len); }
+bool ns_mp_text_ok(const char *s, size_t len) {
+    return memchr(s, 0, len) == NULL && ns_utf8_valid(s, len);
+}

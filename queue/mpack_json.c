@@ -27,11 +27,21 @@ static ns_status json_str(ns_buf *out, const char *s, size_t len) {
         char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
         size_t n = 2;
         switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
+        case '"':
+            esc[1] = '"';
+            break;
+        case '\\':
+            esc[1] = '\\';
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
         default:
             esc[1] = 'u';
             esc[2] = '0';
@@ -137,7 +147,8 @@ ns_status ns_mp_to_json(ns_mp_reader *r, ns_buf *out, ns_err *err) {
             }
             break;
         }
-        default: return ns__err_set(err, NS_ERR_FORMAT, "json: unsupported or truncated msgpack object");
+        default:
+            return ns__err_set(err, NS_ERR_FORMAT, "json: unsupported or truncated msgpack object");
         }
         if (st != NS_OK) {
             goto nomem;
@@ -185,12 +196,18 @@ static int pack_json(msgpack_packer *pk, const json_t *j, int depth) {
         }
         return 0;
     }
-    case JSON_STRING: return ns_mp_pack_strn(pk, json_string_value(j), json_string_length(j));
-    case JSON_INTEGER: return msgpack_pack_int64(pk, json_integer_value(j));
-    case JSON_REAL: return msgpack_pack_double(pk, json_real_value(j));
-    case JSON_TRUE: return msgpack_pack_true(pk);
-    case JSON_FALSE: return msgpack_pack_false(pk);
-    default: return msgpack_pack_nil(pk);
+    case JSON_STRING:
+        return ns_mp_pack_strn(pk, json_string_value(j), json_string_length(j));
+    case JSON_INTEGER:
+        return msgpack_pack_int64(pk, json_integer_value(j));
+    case JSON_REAL:
+        return msgpack_pack_double(pk, json_real_value(j));
+    case JSON_TRUE:
+        return msgpack_pack_true(pk);
+    case JSON_FALSE:
+        return msgpack_pack_false(pk);
+    default:
+        return msgpack_pack_nil(pk);
     }
 }
 
@@ -215,7 +232,9 @@ int ns_mp_pack_strn(msgpack_packer *pk, const char *s, size_t len) {
     return msgpack_pack_str_body(pk, s, len);
 }
 
-int ns_mp_pack_cstr(msgpack_packer *pk, const char *s) { return ns_mp_pack_strn(pk, s, strlen(s)); }
+int ns_mp_pack_cstr(msgpack_packer *pk, const char *s) {
+    return ns_mp_pack_strn(pk, s, strlen(s));
+}
 
 int ns_mp_pack_kv_int(msgpack_packer *pk, const char *key, int64_t v) {
     return ns_mp_pack_cstr(pk, key) | msgpack_pack_int64(pk, v);
@@ -233,4 +252,6 @@ int ns_mp_pack_kv_bool(msgpack_packer *pk, const char *key, bool v) {
     return ns_mp_pack_cstr(pk, key) | (v ? msgpack_pack_true(pk) : msgpack_pack_false(pk));
 }
 
-int ns_mp_pack_kv_nil(msgpack_packer *pk, const char *key) { return ns_mp_pack_cstr(pk, key) | msgpack_pack_nil(pk); }
+int ns_mp_pack_kv_nil(msgpack_packer *pk, const char *key) {
+    return ns_mp_pack_cstr(pk, key) | msgpack_pack_nil(pk);
+}

@@ -29,7 +29,9 @@ void ns_buf_init(ns_buf *b, size_t max);
 void ns_buf_free(ns_buf *b);
 
 /* Drop the contents, keep the storage. */
-static inline void ns_buf_reset(ns_buf *b) { b->len = 0; }
+static inline void ns_buf_reset(ns_buf *b) {
+    b->len = 0;
+}
 
 /* Make room for `extra` more bytes. NS_ERR_CAPACITY past `max`, NS_ERR_NOMEM. */
 ns_status ns_buf_reserve(ns_buf *b, size_t extra);

@@ -34,11 +34,11 @@ typedef struct ns_client ns_client;
 
 /* A received reply or event. Views point into the client's receive buffer. */
 typedef struct ns_client_reply {
-    int cmd;               /* NS_CMD_OK, NS_CMD_ERROR or NS_CMD_EVENT */
-    int64_t rid;           /* echoed request id */
-    const uint8_t *body;   /* checked msgpack map */
+    int cmd;             /* NS_CMD_OK, NS_CMD_ERROR or NS_CMD_EVENT */
+    int64_t rid;         /* echoed request id */
+    const uint8_t *body; /* checked msgpack map */
     size_t body_len;
-    char code[32];         /* ERROR: the error code ("not_found"), else "" */
+    char code[32];               /* ERROR: the error code ("not_found"), else "" */
     char message[NS_ERRMSG_LEN]; /* ERROR: the message, else "" */
 } ns_client_reply;
 
@@ -62,8 +62,7 @@ msgpack_packer *ns_client_begin(ns_client *c, uint32_t n_fields);
  * NS_OK: *rep holds it (rep->cmd tells OK from ERROR). NS_ERR_TIMEOUT after
  * timeout_ms (the socket is then reset), NS_ERR_IO on a socket error,
  * NS_ERR_PROTOCOL when the reply is malformed. */
-ns_status ns_client_call(ns_client *c, int cmd, const ns_proto_part *payloads, size_t n_payloads,
-                         ns_client_reply *rep);
+ns_status ns_client_call(ns_client *c, int cmd, const ns_proto_part *payloads, size_t n_payloads, ns_client_reply *rep);
 
 /* Wait up to timeout_ms for the next message with the current rid (WATCH
  * events). NS_ERR_TIMEOUT when none came. */

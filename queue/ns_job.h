@@ -38,12 +38,12 @@ typedef struct ns_job_spec {
     const uint8_t *messages; /* checked msgpack array of {role, content} maps; NULL when `prompt` is set */
     size_t messages_len;     /* bytes of that array */
     uint32_t n_messages;
-    int32_t max_tokens;  /* 1..max_max_tokens */
-    float temperature;   /* 0..100 (0 = greedy) */
-    int32_t top_k;       /* 0 = off */
-    float top_p;         /* (0, 1] */
-    float min_p;         /* [0, 1] */
-    bool has_seed;       /* false: the worker picks a seed */
+    int32_t max_tokens; /* 1..max_max_tokens */
+    float temperature;  /* 0..100 (0 = greedy) */
+    int32_t top_k;      /* 0 = off */
+    float top_p;        /* (0, 1] */
+    float min_p;        /* [0, 1] */
+    bool has_seed;      /* false: the worker picks a seed */
     int64_t seed;
     const uint8_t *stop; /* checked msgpack array of strings; NULL when none */
     size_t stop_len;
@@ -55,8 +55,7 @@ typedef struct ns_job_spec {
  * valid UTF-8 without NUL. Unknown keys are ignored; a repeated key is an
  * error. NS_ERR_FORMAT / NS_ERR_RANGE / NS_ERR_CAPACITY with a message naming
  * the field. */
-ns_status ns_job_spec_decode(const uint8_t *buf, size_t len, const ns_proto_limits *lim, ns_job_spec *out,
-                             ns_err *err);
+ns_status ns_job_spec_decode(const uint8_t *buf, size_t len, const ns_proto_limits *lim, ns_job_spec *out, ns_err *err);
 
 /* Pack the spec as a job map (the ENQUEUE payload form), `extra` more pairs to
  * follow (the caller packs them right after). */
@@ -74,8 +73,7 @@ typedef struct ns_job_msg {
 } ns_job_msg;
 
 /* Decode a JOB body (checked bytes). Same rules as ns_job_spec_decode. */
-ns_status ns_job_msg_decode(const uint8_t *buf, size_t len, const ns_proto_limits *lim, ns_job_msg *out,
-                            ns_err *err);
+ns_status ns_job_msg_decode(const uint8_t *buf, size_t len, const ns_proto_limits *lim, ns_job_msg *out, ns_err *err);
 
 /* Iterate chat messages: init over spec->messages, then next() until false. */
 typedef struct ns_chat_iter {

@@ -96,20 +96,20 @@ extern const ns_proto_limits ns_proto_default_limits;
 
 /* One received message. The views point into `frames`. */
 typedef struct ns_proto_rx {
-    void *frames;         /* zmq_msg_t[max_frames], allocated once by ns_proto_rx_create */
-    uint32_t max_frames;  /* capacity of frames */
-    uint32_t n_frames;    /* frames kept for this message */
-    uint64_t n_dropped;   /* parts beyond max_frames that were read and dropped */
-    bool oversized;       /* n_dropped > 0 */
+    void *frames;        /* zmq_msg_t[max_frames], allocated once by ns_proto_rx_create */
+    uint32_t max_frames; /* capacity of frames */
+    uint32_t n_frames;   /* frames kept for this message */
+    uint64_t n_dropped;  /* parts beyond max_frames that were read and dropped */
+    bool oversized;      /* n_dropped > 0 */
     /* views, valid after NS_OK from ns_proto_parse */
     const uint8_t *identity; /* ROUTER routing id (NULL on DEALER side) */
     size_t identity_len;
-    bool empty_delim;        /* an empty delimiter frame followed the identity (REQ peer) */
-    int cmd;                 /* command byte */
-    const uint8_t *body;     /* msgpack map (unchecked) */
+    bool empty_delim;    /* an empty delimiter frame followed the identity (REQ peer) */
+    int cmd;             /* command byte */
+    const uint8_t *body; /* msgpack map (unchecked) */
     size_t body_len;
-    uint32_t n_payload;      /* payload frames after the body */
-    uint32_t first_payload;  /* index of the first payload frame in frames */
+    uint32_t n_payload;     /* payload frames after the body */
+    uint32_t first_payload; /* index of the first payload frame in frames */
 } ns_proto_rx;
 
 /* Allocate an rx able to keep `max_payload` payload frames per message. */

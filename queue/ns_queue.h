@@ -146,8 +146,7 @@ typedef struct ns_job_result {
  * before sending DONE. NS_ERR_CONFLICT when the lease is stale (nothing
  * written); NS_ERR_IO when the outcome is unknown (connection lost: retrying
  * the same call is safe, it either writes once or reports the conflict). */
-ns_status ns_queue_complete(ns_db *db, int64_t job_id, int32_t attempt, const char *worker,
-                            const ns_job_result *res);
+ns_status ns_queue_complete(ns_db *db, int64_t job_id, int32_t attempt, const char *worker, const ns_job_result *res);
 
 /* Record a failed attempt (job_errors row) and either requeue the job with
  * backoff (retryable and failures < max_attempts) or fail it for good.
@@ -178,9 +177,8 @@ ns_status ns_queue_cancel_batch(ns_db *db, int64_t batch_id, int64_t *n_cancelle
                                 ns_queue_leased_fn cb, void *user);
 
 /* Cancel some jobs of a batch by custom_id (same semantics, per job). */
-ns_status ns_queue_cancel_jobs(ns_db *db, int64_t batch_id, const char *const *custom_ids, const size_t *lens,
-                               size_t n, int64_t *n_cancelled, int64_t *n_running, ns_queue_leased_fn cb,
-                               void *user);
+ns_status ns_queue_cancel_jobs(ns_db *db, int64_t batch_id, const char *const *custom_ids, const size_t *lens, size_t n,
+                               int64_t *n_cancelled, int64_t *n_running, ns_queue_leased_fn cb, void *user);
 
 /* Requeue every failed job of a batch with a fresh attempt budget (failures
  * reset to 0; error history kept). A done batch goes back to 'sealed'.

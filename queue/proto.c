@@ -26,27 +26,48 @@ const ns_proto_limits ns_proto_default_limits = {
 
 const char *ns_cmd_name(int cmd) {
     switch (cmd) {
-    case NS_CMD_CREATE_BATCH: return "create_batch";
-    case NS_CMD_ENQUEUE: return "enqueue";
-    case NS_CMD_SEAL: return "seal";
-    case NS_CMD_STATUS: return "status";
-    case NS_CMD_WATCH: return "watch";
-    case NS_CMD_RESULTS: return "results";
-    case NS_CMD_CANCEL: return "cancel";
-    case NS_CMD_RETRY: return "retry";
-    case NS_CMD_WORKERS: return "workers";
-    case NS_CMD_PING: return "ping";
-    case NS_CMD_READY: return "ready";
-    case NS_CMD_CREDIT: return "credit";
-    case NS_CMD_JOB: return "job";
-    case NS_CMD_DONE: return "done";
-    case NS_CMD_HEARTBEAT: return "heartbeat";
-    case NS_CMD_CANCEL_JOB: return "cancel_job";
-    case NS_CMD_DISCONNECT: return "disconnect";
-    case NS_CMD_OK: return "ok";
-    case NS_CMD_ERROR: return "error";
-    case NS_CMD_EVENT: return "event";
-    default: return NULL;
+    case NS_CMD_CREATE_BATCH:
+        return "create_batch";
+    case NS_CMD_ENQUEUE:
+        return "enqueue";
+    case NS_CMD_SEAL:
+        return "seal";
+    case NS_CMD_STATUS:
+        return "status";
+    case NS_CMD_WATCH:
+        return "watch";
+    case NS_CMD_RESULTS:
+        return "results";
+    case NS_CMD_CANCEL:
+        return "cancel";
+    case NS_CMD_RETRY:
+        return "retry";
+    case NS_CMD_WORKERS:
+        return "workers";
+    case NS_CMD_PING:
+        return "ping";
+    case NS_CMD_READY:
+        return "ready";
+    case NS_CMD_CREDIT:
+        return "credit";
+    case NS_CMD_JOB:
+        return "job";
+    case NS_CMD_DONE:
+        return "done";
+    case NS_CMD_HEARTBEAT:
+        return "heartbeat";
+    case NS_CMD_CANCEL_JOB:
+        return "cancel_job";
+    case NS_CMD_DISCONNECT:
+        return "disconnect";
+    case NS_CMD_OK:
+        return "ok";
+    case NS_CMD_ERROR:
+        return "error";
+    case NS_CMD_EVENT:
+        return "event";
+    default:
+        return NULL;
     }
 }
 

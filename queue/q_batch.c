@@ -20,8 +20,8 @@ ns_status ns_queue_create_batch(ns_db *db, const ns_batch_spec *spec, int64_t *b
         return ns__err_set(&db->err, NS_ERR_INVALID_ARG, "batch: model is required");
     }
     int32_t max_attempts = spec->max_attempts > 0 ? spec->max_attempts : 3;
-    const char *p[] = {spec->name ? spec->name : "", spec->model, ns__i64(prio, spec->priority),
-                       ns__i64(att, max_attempts), spec->metadata_json, spec->idempotency_key};
+    const char *p[] = {spec->name ? spec->name : "", spec->model,         ns__i64(prio, spec->priority),
+                       ns__i64(att, max_attempts),   spec->metadata_json, spec->idempotency_key};
     NS_TRY(ns__db_exec(db,
                        "INSERT INTO batches (name, model, priority, max_attempts, metadata, idempotency_key)"
                        " VALUES ($1, $2, $3, $4, $5::jsonb, $6)"
@@ -46,8 +46,8 @@ ns_status ns_queue_create_batch(ns_db *db, const ns_batch_spec *spec, int64_t *b
 }
 
 #define SQL_INFO_COLS                                                                                                  \
-    "id, name, model, state::text, priority, max_attempts, total, queued, running, succeeded, failed, cancelled,"     \
-    " prompt_tokens, completion_tokens, extract(epoch from created_at), extract(epoch from sealed_at),"               \
+    "id, name, model, state::text, priority, max_attempts, total, queued, running, succeeded, failed, cancelled,"      \
+    " prompt_tokens, completion_tokens, extract(epoch from created_at), extract(epoch from sealed_at),"                \
     " extract(epoch from started_at), extract(epoch from finished_at), extract(epoch from now()), metadata::text"
 
 static void info_from_row(const PGresult *r, int i, ns_batch_info *out) {
@@ -144,8 +144,8 @@ ns_status ns_queue_seal(ns_db *db, int64_t batch_id, ns_batch_info *out) {
 
 /* Cancel jobs of one batch matching `filter` (SQL over jobs, may use $2):
  * queued ones at once, leased ones flagged and reported through cb. */
-static ns_status cancel_where(ns_db *db, int64_t batch_id, const char *filter, const char *arg2,
-                              int64_t *n_cancelled, int64_t *n_running, ns_queue_leased_fn cb, void *user) {
+static ns_status cancel_where(ns_db *db, int64_t batch_id, const char *filter, const char *arg2, int64_t *n_cancelled,
+                              int64_t *n_running, ns_queue_leased_fn cb, void *user) {
     char sql[4096], id[24];
     PGresult *r;
     ns_status st;
@@ -169,8 +169,8 @@ static ns_status cancel_where(ns_db *db, int64_t batch_id, const char *filter, c
              "WITH j AS (UPDATE jobs SET state = 'cancelled', finished_at = now()"
              " WHERE batch_id = $1 AND state = 'queued' AND %s RETURNING id, batch_id),"
              " d AS (SELECT batch_id, -count(*) AS dq, 0::bigint AS dr, 0::bigint AS ds, 0::bigint AS df,"
-             "   count(*) AS dc, 0::bigint AS dpt, 0::bigint AS dct FROM j GROUP BY batch_id),"
-             NS__SQL_BATCH_APPLY " SELECT count(*) FROM j",
+             "   count(*) AS dc, 0::bigint AS dpt, 0::bigint AS dct FROM j GROUP BY batch_id)," NS__SQL_BATCH_APPLY
+             " SELECT count(*) FROM j",
              filter);
     if ((st = ns__db_exec(db, sql, np, p, &r)) != NS_OK) {
         goto fail;
@@ -233,9 +233,8 @@ static ns_status array_elem(ns_buf *b, const char *s, size_t len) {
     return ns_buf_putc(b, '"');
 }
 
-ns_status ns_queue_cancel_jobs(ns_db *db, int64_t batch_id, const char *const *custom_ids, const size_t *lens,
-                               size_t n, int64_t *n_cancelled, int64_t *n_running, ns_queue_leased_fn cb,
-                               void *user) {
+ns_status ns_queue_cancel_jobs(ns_db *db, int64_t batch_id, const char *const *custom_ids, const size_t *lens, size_t n,
+                               int64_t *n_cancelled, int64_t *n_running, ns_queue_leased_fn cb, void *user) {
     ns_buf arr;
     ns_status st;
     *n_cancelled = *n_running = 0;
@@ -250,8 +249,8 @@ ns_status ns_queue_cancel_jobs(ns_db *db, int64_t batch_id, const char *const *c
         ns_buf_free(&arr);
         return ns__err_set(&db->err, st, "cancel: custom_id list too long");
     }
-    st = cancel_where(db, batch_id, "custom_id = ANY($2::text[])", (const char *)arr.data, n_cancelled, n_running,
-                      cb, user);
+    st = cancel_where(db, batch_id, "custom_id = ANY($2::text[])", (const char *)arr.data, n_cancelled, n_running, cb,
+                      user);
     ns_buf_free(&arr);
     return st;
 }

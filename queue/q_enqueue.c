@@ -151,8 +151,8 @@ ns_status ns_queue_enqueue(ns_db *db, int64_t batch_id, const ns_job_spec *jobs,
     if ((st = ns__db_begin(db)) != NS_OK) {
         goto fail;
     }
-    if ((st = ns__db_exec(db, "SELECT nextval('jobs_id_seq') FROM generate_series(1, $2::int) WHERE $1::bigint > 0",
-                          2, p, &r)) != NS_OK) {
+    if ((st = ns__db_exec(db, "SELECT nextval('jobs_id_seq') FROM generate_series(1, $2::int) WHERE $1::bigint > 0", 2,
+                          p, &r)) != NS_OK) {
         goto fail;
     }
     if ((size_t)PQntuples(r) != n) {

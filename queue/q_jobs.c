@@ -27,8 +27,7 @@ static const char *SQL_CLAIM =
     "   FROM cand WHERE jobs.id = cand.id"
     "   RETURNING jobs.id, jobs.batch_id, jobs.custom_id, jobs.attempt),"
     " d AS (SELECT batch_id, -count(*) AS dq, count(*) AS dr, 0::bigint AS ds, 0::bigint AS df, 0::bigint AS dc,"
-    "   0::bigint AS dpt, 0::bigint AS dct FROM j GROUP BY batch_id),"
-    NS__SQL_BATCH_APPLY
+    "   0::bigint AS dpt, 0::bigint AS dct FROM j GROUP BY batch_id)," NS__SQL_BATCH_APPLY
     " SELECT j.id, j.batch_id, j.attempt, j.custom_id, i.prompt, i.messages::text, i.max_tokens, i.temperature,"
     "   i.top_k, i.top_p, i.min_p, i.seed, i.stop::text"
     " FROM j JOIN job_inputs i ON i.job_id = j.id ORDER BY j.id";
@@ -95,10 +94,11 @@ ns_status ns_queue_adopt(ns_db *db, int64_t job_id, int32_t attempt, const char 
     PGresult *r;
     const char *p[] = {ns__i64(id, job_id), ns__i64(at, attempt), owner, ns__i64(lease, lease_ms)};
     *adopted = false;
-    NS_TRY(ns__db_exec(db,
-                       "UPDATE jobs SET lease_owner = $3, lease_expires_at = now() + $4::bigint * interval '1 millisecond'"
-                       " WHERE id = $1 AND attempt = $2 AND state = 'leased'",
-                       4, p, &r));
+    NS_TRY(
+        ns__db_exec(db,
+                    "UPDATE jobs SET lease_owner = $3, lease_expires_at = now() + $4::bigint * interval '1 millisecond'"
+                    " WHERE id = $1 AND attempt = $2 AND state = 'leased'",
+                    4, p, &r));
     *adopted = strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
     return NS_OK;
@@ -110,24 +110,26 @@ ns_status ns_queue_adopt(ns_db *db, int64_t job_id, int32_t attempt, const char 
  * $1 charge (bool), $2 kind, $3 message, then filter params. */
 #define SQL_REQUEUE_HEAD                                                                                               \
     "WITH j AS (UPDATE jobs SET"                                                                                       \
-    "   state = " NS__SQL_NEXT_STATE("$1::boolean", "true") ","                                                        \
-    "   finished_at = CASE WHEN " NS__SQL_NEXT_STATE("$1::boolean", "true") " IN ('failed', 'cancelled')"             \
-    "     THEN now() ELSE NULL END,"                                                                                   \
-    "   failures = failures + CASE WHEN $1::boolean THEN 1 ELSE 0 END,"                                                \
-    "   run_at = now(), lease_owner = NULL, lease_expires_at = NULL"                                                   \
-    " WHERE state = 'leased' AND "
+    "   state = " NS__SQL_NEXT_STATE(                                                                                  \
+        "$1::boolean", "true") ","                                                                                     \
+                               "   finished_at = CASE WHEN " NS__SQL_NEXT_STATE(                                       \
+                                   "$1::boolean",                                                                      \
+                                   "true") " IN ('failed', 'cancelled')"                                               \
+                                           "     THEN now() ELSE NULL END,"                                            \
+                                           "   failures = failures + CASE WHEN $1::boolean THEN 1 ELSE 0 END,"         \
+                                           "   run_at = now(), lease_owner = NULL, lease_expires_at = NULL"            \
+                                           " WHERE state = 'leased' AND "
 #define SQL_REQUEUE_TAIL                                                                                               \
     " RETURNING id, batch_id, attempt, state),"                                                                        \
     " e AS (INSERT INTO job_errors (job_id, attempt, worker, kind, message)"                                           \
-    "   SELECT j.id, j.attempt, $4, $2, $3 FROM j WHERE $1::boolean ON CONFLICT DO NOTHING),"                          \
-    NS__SQL_DELTA_FROM_LEASED "," NS__SQL_BATCH_APPLY " SELECT count(*) FROM j"
+    "   SELECT j.id, j.attempt, $4, $2, $3 FROM j WHERE $1::boolean ON CONFLICT DO "                                   \
+    "NOTHING)," NS__SQL_DELTA_FROM_LEASED "," NS__SQL_BATCH_APPLY " SELECT count(*) FROM j"
 
 ns_status ns_queue_requeue_owner(ns_db *db, const char *owner, bool charge, const char *kind, const char *message,
                                  const int64_t *keep_job_ids, const int32_t *keep_attempts, size_t n_keep,
                                  int64_t *n_requeued) {
     static const char *sql = SQL_REQUEUE_HEAD
-        "lease_owner = $4 AND NOT ((id, attempt) IN (SELECT * FROM unnest($5::bigint[], $6::int[])))"
-        SQL_REQUEUE_TAIL;
+        "lease_owner = $4 AND NOT ((id, attempt) IN (SELECT * FROM unnest($5::bigint[], $6::int[])))" SQL_REQUEUE_TAIL;
     ns_buf ids, ats;
     PGresult *r = NULL;
     ns_status st;
@@ -143,7 +145,7 @@ ns_status ns_queue_requeue_owner(ns_db *db, const char *owner, bool charge, cons
     st = st ? st : ns_buf_append(&ats, "}", 2);
     if (st == NS_OK) {
         const char *p[] = {charge ? "true" : "false", kind ? kind : "released", message ? message : "", owner,
-                           (const char *)ids.data, (const char *)ats.data};
+                           (const char *)ids.data,    (const char *)ats.data};
         st = ns__db_exec(db, sql, 6, p, &r);
     }
     if (st == NS_OK && n_requeued != NULL) {
@@ -159,18 +161,24 @@ ns_status ns_queue_reap_expired(ns_db *db, int64_t *n_reaped) {
     /* $4 is the worker column of job_errors: the owner that lost the lease. */
     static const char *sql =
         "WITH j AS (UPDATE jobs SET"
-        "   state = " NS__SQL_NEXT_STATE("true", "true") ","
-        "   finished_at = CASE WHEN " NS__SQL_NEXT_STATE("true", "true") " IN ('failed', 'cancelled')"
-        "     THEN now() ELSE NULL END,"
-        "   failures = failures + 1, run_at = now(), lease_owner = NULL, lease_expires_at = NULL"
-        " FROM (SELECT id AS xid, lease_owner AS old_owner FROM jobs"
-        "       WHERE state = 'leased' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED) x"
-        " WHERE jobs.id = x.xid AND jobs.state = 'leased'"
-        " RETURNING jobs.id, jobs.batch_id, jobs.attempt, jobs.state, x.old_owner),"
-        " e AS (INSERT INTO job_errors (job_id, attempt, worker, kind, message)"
-        "   SELECT j.id, j.attempt, j.old_owner, 'lease_expired', 'lease expired: the worker stopped renewing it'"
-        "   FROM j ON CONFLICT DO NOTHING)," NS__SQL_DELTA_FROM_LEASED "," NS__SQL_BATCH_APPLY
-        " SELECT count(*) FROM j";
+        "   state = " NS__SQL_NEXT_STATE(
+            "true",
+            "true") ","
+                    "   finished_at = CASE WHEN " NS__SQL_NEXT_STATE(
+                        "true",
+                        "true") " IN ('failed', 'cancelled')"
+                                "     THEN now() ELSE NULL END,"
+                                "   failures = failures + 1, run_at = now(), lease_owner = NULL, lease_expires_at = "
+                                "NULL"
+                                " FROM (SELECT id AS xid, lease_owner AS old_owner FROM jobs"
+                                "       WHERE state = 'leased' AND lease_expires_at < now() FOR UPDATE SKIP LOCKED) x"
+                                " WHERE jobs.id = x.xid AND jobs.state = 'leased'"
+                                " RETURNING jobs.id, jobs.batch_id, jobs.attempt, jobs.state, x.old_owner),"
+                                " e AS (INSERT INTO job_errors (job_id, attempt, worker, kind, message)"
+                                "   SELECT j.id, j.attempt, j.old_owner, 'lease_expired', 'lease expired: the worker "
+                                "stopped renewing it'"
+                                "   FROM j ON CONFLICT DO NOTHING)," NS__SQL_DELTA_FROM_LEASED "," NS__SQL_BATCH_APPLY
+                                " SELECT count(*) FROM j";
     PGresult *r;
     NS_TRY(ns__db_exec(db, sql, 0, NULL, &r));
     if (n_reaped != NULL) {
@@ -201,8 +209,7 @@ static const char *opt_ms(char *buf, double v) {
     return buf;
 }
 
-ns_status ns_queue_complete(ns_db *db, int64_t job_id, int32_t attempt, const char *worker,
-                            const ns_job_result *res) {
+ns_status ns_queue_complete(ns_db *db, int64_t job_id, int32_t attempt, const char *worker, const ns_job_result *res) {
     static const char *sql =
         "WITH j AS (UPDATE jobs SET state = 'succeeded', finished_at = now(), lease_owner = NULL,"
         "   lease_expires_at = NULL"
@@ -212,8 +219,8 @@ ns_status ns_queue_complete(ns_db *db, int64_t job_id, int32_t attempt, const ch
         "   SELECT id, batch_id, attempt, $3, $4, $5, $6, $7, $8, $9, $10, $11 FROM j"
         "   ON CONFLICT (job_id) DO NOTHING),"
         " d AS (SELECT batch_id, 0::bigint AS dq, -1::bigint AS dr, 1::bigint AS ds, 0::bigint AS df,"
-        "   0::bigint AS dc, $6::bigint AS dpt, $7::bigint AS dct FROM j),"
-        NS__SQL_BATCH_APPLY " SELECT count(*) FROM j";
+        "   0::bigint AS dc, $6::bigint AS dpt, $7::bigint AS dct FROM j)," NS__SQL_BATCH_APPLY
+        " SELECT count(*) FROM j";
     char id[24], at[24], pt[24], ct[24], q[32], pf[32], dc[32], tt[32];
     PGresult *r;
     ns_buf *txt = &db->scratch;
@@ -244,17 +251,23 @@ ns_status ns_queue_fail(ns_db *db, int64_t job_id, int32_t attempt, const char *
     /* Backoff: min(cap, base * 2^failures) * [0.5, 1.0). */
     static const char *sql =
         "WITH j AS (UPDATE jobs SET"
-        "   state = " NS__SQL_NEXT_STATE("true", "$6::boolean") ","
-        "   finished_at = CASE WHEN " NS__SQL_NEXT_STATE("true", "$6::boolean") " IN ('failed', 'cancelled')"
-        "     THEN now() ELSE NULL END,"
-        "   run_at = now() + least($8::float8, $7::float8 * power(2, least(failures, 30)))"
-        "     * (0.5 + random() / 2) * interval '1 millisecond',"
-        "   failures = failures + 1, lease_owner = NULL, lease_expires_at = NULL"
-        " WHERE id = $1 AND attempt = $2 AND state = 'leased' RETURNING id, batch_id, attempt, state),"
-        " e AS (INSERT INTO job_errors (job_id, attempt, worker, kind, message)"
-        "   SELECT id, attempt, $3, $4, $5 FROM j ON CONFLICT DO NOTHING),"
-        NS__SQL_DELTA_FROM_LEASED "," NS__SQL_BATCH_APPLY
-        " SELECT count(*), max(state::text) FROM j";
+        "   state = " NS__SQL_NEXT_STATE(
+            "true",
+            "$6::boolean") ","
+                           "   finished_at = CASE WHEN " NS__SQL_NEXT_STATE(
+                               "true",
+                               "$6::boolean") " IN ('failed', 'cancelled')"
+                                              "     THEN now() ELSE NULL END,"
+                                              "   run_at = now() + least($8::float8, $7::float8 * power(2, "
+                                              "least(failures, 30)))"
+                                              "     * (0.5 + random() / 2) * interval '1 millisecond',"
+                                              "   failures = failures + 1, lease_owner = NULL, lease_expires_at = NULL"
+                                              " WHERE id = $1 AND attempt = $2 AND state = 'leased' RETURNING id, "
+                                              "batch_id, attempt, state),"
+                                              " e AS (INSERT INTO job_errors (job_id, attempt, worker, kind, message)"
+                                              "   SELECT id, attempt, $3, $4, $5 FROM j ON CONFLICT DO "
+                                              "NOTHING)," NS__SQL_DELTA_FROM_LEASED "," NS__SQL_BATCH_APPLY
+                                              " SELECT count(*), max(state::text) FROM j";
     char id[24], at[24], base[24], cap[24];
     PGresult *r;
     const char *p[] = {ns__i64(id, job_id),
@@ -275,14 +288,13 @@ ns_status ns_queue_fail(ns_db *db, int64_t job_id, int32_t attempt, const char *
 
 /* Uncharged end of a lease for one job; `to_cancelled` forces cancelled. */
 static ns_status end_lease(ns_db *db, int64_t job_id, int32_t attempt, bool to_cancelled) {
-    static const char *sql =
-        "WITH j AS (UPDATE jobs SET"
-        "   state = CASE WHEN cancel_requested OR $3::boolean THEN 'cancelled'::ns_job_state"
-        "     ELSE 'queued'::ns_job_state END,"
-        "   finished_at = CASE WHEN cancel_requested OR $3::boolean THEN now() ELSE NULL END,"
-        "   run_at = now(), lease_owner = NULL, lease_expires_at = NULL"
-        " WHERE id = $1 AND attempt = $2 AND state = 'leased' RETURNING id, batch_id, attempt, state),"
-        NS__SQL_DELTA_FROM_LEASED "," NS__SQL_BATCH_APPLY " SELECT count(*) FROM j";
+    static const char *sql = "WITH j AS (UPDATE jobs SET"
+                             "   state = CASE WHEN cancel_requested OR $3::boolean THEN 'cancelled'::ns_job_state"
+                             "     ELSE 'queued'::ns_job_state END,"
+                             "   finished_at = CASE WHEN cancel_requested OR $3::boolean THEN now() ELSE NULL END,"
+                             "   run_at = now(), lease_owner = NULL, lease_expires_at = NULL"
+                             " WHERE id = $1 AND attempt = $2 AND state = 'leased' RETURNING id, batch_id, attempt, "
+                             "state)," NS__SQL_DELTA_FROM_LEASED "," NS__SQL_BATCH_APPLY " SELECT count(*) FROM j";
     char id[24], at[24];
     PGresult *r;
     const char *p[] = {ns__i64(id, job_id), ns__i64(at, attempt), to_cancelled ? "true" : "false"};

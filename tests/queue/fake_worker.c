@@ -226,7 +226,9 @@ static void on_message(fw *w) {
         w->ready = true;
         break;
     }
-    case NS_CMD_JOB: on_job(w, w->rx->body, w->rx->body_len); break;
+    case NS_CMD_JOB:
+        on_job(w, w->rx->body, w->rx->body_len);
+        break;
     case NS_CMD_CANCEL_JOB: {
         int64_t id = 0, at = 0;
         uint32_t n;
@@ -281,7 +283,8 @@ static void on_message(fw *w) {
         }
         break;
     }
-    default: break; /* HEARTBEAT, DISCONNECT: liveness only */
+    default:
+        break; /* HEARTBEAT, DISCONNECT: liveness only */
     }
 }
 

@@ -428,8 +428,8 @@ static void test_results_pages(void) {
         ASSERT_OK(ns_queue_complete(g_db, c.ids[i], c.attempts[i], "wp", &res));
     }
     char st[16];
-    ASSERT_OK(ns_queue_fail(g_db, c.ids[4], c.attempts[4], "wp", "bad_job", "prompt longer than the context", false,
-                            st));
+    ASSERT_OK(
+        ns_queue_fail(g_db, c.ids[4], c.attempts[4], "wp", "bad_job", "prompt longer than the context", false, st));
     page p = {0};
     ASSERT_OK(ns_queue_results(g_db, b, 0, 3, false, on_row, &p, &last, &more));
     ASSERT_EQ(p.n, 3);
