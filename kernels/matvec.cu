@@ -26,7 +26,7 @@
 template <int T, int M>
 __global__ void __launch_bounds__(NS__MV_WARPS * 32)
     k_matvec(const uint8_t *__restrict__ w, int64_t N, int64_t K, int64_t row_bytes, const float *__restrict__ x,
-             float *__restrict__ y) {
+             int64_t ldx, float *__restrict__ y, int64_t ldy, bool accumulate) {
     __shared__ __align__(16) float xs[M][NS__MV_TILE];
     const int warp = threadIdx.x / 32;
     const int lane = threadIdx.x % 32;
@@ -44,7 +44,7 @@ __global__ void __launch_bounds__(NS__MV_WARPS * 32)
         __syncthreads(); /* the previous tile is no longer being read */
         for (int i = threadIdx.x; i < M * NS__MV_TILE; i += blockDim.x) {
             const int m = i / NS__MV_TILE, j = i % NS__MV_TILE;
-            xs[m][j] = j < tile ? x[(int64_t)m * K + k0 + j] : 0.0f;
+            xs[m][j] = j < tile ? x[(int64_t)m * ldx + k0 + j] : 0.0f;
         }
         __syncthreads();
         for (int e = lane * 8; e < tile; e += 32 * 8) {
@@ -70,37 +70,39 @@ __global__ void __launch_bounds__(NS__MV_WARPS * 32)
         for (int m = 0; m < M; m++) {
             const float s = ns__warp_sum(acc[r][m]);
             if (lane == 0 && n < N) {
-                y[(int64_t)m * N + n] = s;
+                float *yp = y + (int64_t)m * ldy + n;
+                *yp = accumulate ? *yp + s : s;
             }
         }
     }
 }
 
-template <int T> static void launch_matvec(cudaStream_t s, const uint8_t *w, int64_t N, int64_t K, const float *x,
-                                           int M, float *y) {
+template <int T>
+static void launch_matvec(cudaStream_t s, const uint8_t *w, int64_t N, int64_t K, const float *x, int64_t ldx, int M,
+                          float *y, int64_t ldy, bool acc) {
     const int64_t row_bytes = ns__row_bytes<T>(K);
     const unsigned blocks = ns__cdiv(N, NS__MV_ROWS);
     const int threads = NS__MV_WARPS * 32;
     switch (M) {
-    case 1: k_matvec<T, 1><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, y); break;
-    case 2: k_matvec<T, 2><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, y); break;
-    case 3: k_matvec<T, 3><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, y); break;
-    case 4: k_matvec<T, 4><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, y); break;
-    case 5: k_matvec<T, 5><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, y); break;
-    case 6: k_matvec<T, 6><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, y); break;
-    case 7: k_matvec<T, 7><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, y); break;
-    default: k_matvec<T, 8><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, y); break;
+    case 1: k_matvec<T, 1><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
+    case 2: k_matvec<T, 2><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
+    case 3: k_matvec<T, 3><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
+    case 4: k_matvec<T, 4><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
+    case 5: k_matvec<T, 5><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
+    case 6: k_matvec<T, 6><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
+    case 7: k_matvec<T, 7><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
+    default: k_matvec<T, 8><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
     }
 }
 
-ns_status ns__cuda_matvec(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x, int M,
-                          float *d_y) {
+ns_status ns__cuda_matvec(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x,
+                          int64_t ldx, int M, float *d_y, int64_t ldy, bool accumulate) {
     const ns_type_traits *tr = ns_type_get((uint32_t)type);
     NS_CU_ARG(c, tr != NULL && ns_cuda_type_supported(type) && K > 0 && K % tr->blck_size == 0);
     NS_CU_ARG(c, N > 0 && M >= 1 && M <= NS_CUDA_MATVEC_MAX_M && (uint64_t)ns__cdiv(N, NS__MV_ROWS) < (1u << 31));
     ns__dispatch_type(type, [&](auto tag) {
         constexpr int T = decltype(tag)::value;
-        launch_matvec<T>(c->compute, (const uint8_t *)d_w, N, K, d_x, M, d_y);
+        launch_matvec<T>(c->compute, (const uint8_t *)d_w, N, K, d_x, ldx, M, d_y, ldy, accumulate);
     });
     NS_CU_LAUNCHED(c);
     return NS_OK;

@@ -9,11 +9,11 @@
 
 #define NS__NORM_THREADS 256
 
-__global__ void k_rms_norm(const float *__restrict__ x, const float *__restrict__ w, float *out, int64_t n,
-                           float eps) {
+__global__ void k_rms_norm(const float *x, int64_t ld_x, const float *__restrict__ w, float *out, int64_t ld_out,
+                           int64_t n, float eps) {
     __shared__ float partial[NS__NORM_THREADS / 32];
-    const float *xr = x + (int64_t)blockIdx.x * n;
-    float *orow = out + (int64_t)blockIdx.x * n;
+    const float *xr = x + (int64_t)blockIdx.x * ld_x;
+    float *orow = out + (int64_t)blockIdx.x * ld_out;
     float ss = 0.0f;
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) {
         ss += xr[i] * xr[i];
@@ -35,13 +35,14 @@ __global__ void k_rms_norm(const float *__restrict__ x, const float *__restrict_
     }
 }
 
-ns_status ns_cuda_rms_norm(ns_cuda *c, const float *d_x, const float *d_w, float *d_out, int n_rows, int64_t n,
-                           float eps) {
-    NS_CU_ARG(c, n_rows >= 0 && n > 0 && eps >= 0.0f);
+ns_status ns_cuda_rms_norm(ns_cuda *c, const float *d_x, int64_t ld_x, const float *d_w, float *d_out, int64_t ld_out,
+                           int n_rows, int64_t n, float eps) {
+    NS_CU_ARG(c, n_rows >= 0 && n > 0 && eps >= 0.0f && ld_x >= n && ld_out >= n);
+    NS_CU_ARG(c, d_x != d_out || ld_x == ld_out);
     if (n_rows == 0) {
         return NS_OK;
     }
-    k_rms_norm<<<(unsigned)n_rows, NS__NORM_THREADS, 0, c->compute>>>(d_x, d_w, d_out, n, eps);
+    k_rms_norm<<<(unsigned)n_rows, NS__NORM_THREADS, 0, c->compute>>>(d_x, ld_x, d_w, d_out, ld_out, n, eps);
     NS_CU_LAUNCHED(c);
     return NS_OK;
 }

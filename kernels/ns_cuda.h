@@ -152,24 +152,26 @@ ns_status ns_cuda_embed_host(ns_cuda *c, ns_type type, const void *h_table, int6
 ns_status ns_cuda_dequant(ns_cuda *c, ns_type type, const void *d_w, int64_t K, int64_t row0, int64_t n_rows,
                           float *d_out);
 
-/* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, for r < n_rows. w: [n] f32.
- * out may alias x. */
-ns_status ns_cuda_rms_norm(ns_cuda *c, const float *d_x, const float *d_w, float *d_out, int n_rows, int64_t n,
-                           float eps);
+/* out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, for r < n_rows, over the
+ * first n floats of each row; rows are ld_x / ld_out floats apart (>= n).
+ * w: [n] f32. out may alias x (then ld_out must equal ld_x). */
+ns_status ns_cuda_rms_norm(ns_cuda *c, const float *d_x, int64_t ld_x, const float *d_w, float *d_out, int64_t ld_out,
+                           int n_rows, int64_t n, float eps);
 
 typedef enum ns_cuda_rope_mode { NS_CUDA_ROPE_NORM = 0, NS_CUDA_ROPE_NEOX = 2 } ns_cuda_rope_mode;
 
 /* Rotary embedding in place on x[n_tokens][n_head][head_dim] (row stride
  * `row_stride` floats between tokens). Pair i (0 <= i < n_rot/2) rotates by
- * theta = pos * freq_scale * base^(-2i/n_rot) / freq_factors[i]; NORM rotates
+ * theta = pos * inv_freq[i], where the caller precomputes inv_freq[i] =
+ * freq_scale * base^(-2i/n_rot) / rope_freqs[i] on the host
+ * (ns_model_rope_inv_freq, so CPU and CUDA use the same table). NORM rotates
  * (2i, 2i+1), NEOX rotates (i, i + n_rot/2). Dimensions >= n_rot are left
- * alone. d_freq_factors may be NULL. d_pos: [n_tokens] positions. */
+ * alone. d_pos: [n_tokens] positions; d_inv_freq: [n_rot/2] device floats. */
 ns_status ns_cuda_rope(ns_cuda *c, float *d_x, int n_tokens, int n_head, int head_dim, int64_t row_stride,
-                       const int32_t *d_pos, ns_cuda_rope_mode mode, int n_rot, float freq_base, float freq_scale,
-                       const float *d_freq_factors);
+                       const int32_t *d_pos, ns_cuda_rope_mode mode, int n_rot, const float *d_inv_freq);
 
-/* x[r][i] += b[i] for r < n_rows, i < n. */
-ns_status ns_cuda_add_bias(ns_cuda *c, float *d_x, const float *d_b, int n_rows, int64_t n);
+/* x[r][i] += b[i] for r < n_rows, i < n; rows are ld_x floats apart. */
+ns_status ns_cuda_add_bias(ns_cuda *c, float *d_x, int64_t ld_x, const float *d_b, int n_rows, int64_t n);
 
 /* out[i] = silu(gate[i]) * up[i] over n_elems. out may alias gate or up. */
 ns_status ns_cuda_swiglu(ns_cuda *c, const float *d_gate, const float *d_up, float *d_out, int64_t n_elems);
@@ -177,26 +179,31 @@ ns_status ns_cuda_swiglu(ns_cuda *c, const float *d_gate, const float *d_up, flo
 /* out[i] = a[i] + b[i] over n_elems (residual). out may alias a or b. */
 ns_status ns_cuda_add(ns_cuda *c, const float *d_a, const float *d_b, float *d_out, int64_t n_elems);
 
-/* dst[j] = src[d_rows[j]] for j < n_out (rows of n floats): picks the rows
- * whose logits are wanted before the final norm and lm_head. */
-ns_status ns_cuda_gather_rows(ns_cuda *c, const float *d_src, const int32_t *d_rows, int n_out, int64_t n,
-                              float *d_dst);
+/* dst[j][0..n) = src[d_rows[j]][0..n) for j < n_out; rows are ld_src /
+ * ld_dst floats apart. Picks the rows whose logits are wanted before the
+ * final norm and lm_head. dst must not overlap src. */
+ns_status ns_cuda_gather_rows(ns_cuda *c, const float *d_src, int64_t ld_src, const int32_t *d_rows, int n_out,
+                              int64_t n, float *d_dst, int64_t ld_dst);
 
-/* y[M][N] = x[M][K] . W^T, W = [N][K] of `type` (any ns_cuda_type_supported
- * type). M <= 8 uses the fused dequantize-and-dot kernel (each weight byte
- * read once for all M rows); larger M dequantizes row chunks of W into the
- * fp16 scratch and runs cublasGemmEx on tensor cores (F32 weights use an
- * fp32 GEMM). Needs ns_cuda_reserve_scratch with max_tokens >= M, max_k >= K.
- * y must not alias x. */
-ns_status ns_cuda_matmul(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x, int M,
-                         float *d_y);
+/* y[m][n] (+)= sum_k x[m][k] * W[n][k] for m < M, n < N, k < K; W = [N][K]
+ * of `type` (any ns_cuda_type_supported type); x rows are ldx >= K floats
+ * apart, y rows ldy >= N. With `accumulate` the product is added to y
+ * (residual connections), else y is overwritten.
+ * M <= 8 uses the fused dequantize-and-dot kernel (each weight byte read once
+ * for all M rows); larger M dequantizes row chunks of W into the fp16
+ * scratch and runs cublasGemmEx on tensor cores (F32 weights use an fp32
+ * GEMM). The GEMM path needs ns_cuda_reserve_scratch with max_k >= K.
+ * y must not overlap x. */
+ns_status ns_cuda_matmul(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x,
+                         int64_t ldx, int M, float *d_y, int64_t ldy, bool accumulate);
 
 /* Batch size at or below which ns_cuda_matmul uses the fused kernel. */
 #define NS_CUDA_MATVEC_MAX_M 8
 
-/* Force a matmul path, for tests comparing both: 0 = auto, 1 = fused, 2 = GEMM. */
+/* ns_cuda_matmul with a forced path, for tests comparing both:
+ * 0 = auto, 1 = fused (any M, in chunks of 8), 2 = GEMM. */
 ns_status ns_cuda_matmul_path(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x,
-                              int M, float *d_y, int path);
+                              int64_t ldx, int M, float *d_y, int64_t ldy, bool accumulate, int path);
 
 /* ---- paged KV cache and attention ------------------------------------------ */
 
@@ -210,6 +217,7 @@ typedef struct ns_cuda_kv_view {
     int64_t token_stride; /* elements between token slots in a page */
     int64_t head_stride;  /* elements between kv heads in a slot */
     int page_size;        /* tokens per page */
+    int n_pages;          /* pages in the pool: page ids outside [0, n_pages) are never dereferenced */
 } ns_cuda_kv_view;
 
 /* Which tokens of the ubatch belong to which sequence. All arrays are device
@@ -231,12 +239,15 @@ ns_status ns_cuda_kv_store(ns_cuda *c, const ns_cuda_kv_view *kv, const ns_cuda_
                            int64_t k_stride, const float *d_v, int64_t v_stride, int n_head_kv, int head_dim);
 
 /* out[t][h][:] = softmax(q[t][h] . K^T * scale) . V over keys 0..tok_pos[t] of
- * token t's sequence, kv head h / (n_head / n_head_kv) (GQA). q rows have
- * stride q_stride floats, out rows n_head*head_dim. head_dim <= 256 and a
- * multiple of 32... or any value <= 256 (tails are masked). Keys are split
- * into chunks (flash-decoding) when the partial scratch allows, then merged. */
+ * token t's sequence, with kv head h / (n_head / n_head_kv) (GQA). q rows are
+ * q_stride floats apart, out rows out_stride. 1 <= head_dim <= 256. Online
+ * softmax over the sequence's pages (no score matrix); when there are few
+ * (token, head) pairs the keys are split into chunks processed by separate
+ * blocks (flash-decoding) and merged, within the reserved partial scratch.
+ * Run after ns_cuda_kv_store of the same tokens. */
 ns_status ns_cuda_attention(ns_cuda *c, const ns_cuda_kv_view *kv, const ns_cuda_attn_batch *b, const float *d_q,
-                            int64_t q_stride, float *d_out, int n_head, int n_head_kv, int head_dim, float scale);
+                            int64_t q_stride, float *d_out, int64_t out_stride, int n_head, int n_head_kv,
+                            int head_dim, float scale);
 
 /* ---- sampling ---------------------------------------------------------------- */
 

@@ -100,8 +100,8 @@ __device__ __forceinline__ float ns__warp_max(float v) {
 }
 
 /* Internal entry points shared between files. */
-ns_status ns__cuda_matvec(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x, int M,
-                          float *d_y);
+ns_status ns__cuda_matvec(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x,
+                          int64_t ldx, int M, float *d_y, int64_t ldy, bool accumulate);
 ns_status ns__cuda_dequant_f16(ns_cuda *c, ns_type type, const void *d_w, int64_t K, int64_t row0, int64_t n_rows,
                                void *d_out16);
 
