@@ -301,7 +301,15 @@ static bool send_chunk(submit *s, chunk *c) {
         const char *msg = rep.message;
         if (sscanf(msg, "job %u:", &idx) == 1 && idx < c->n) {
             const char *colon = strchr(msg, ':');
-            fprintf(stderr, "nightshift: line %ld: %s (%s)\n", c->line[idx], colon ? colon + 2 : msg, rep.code);
+            const char *text = colon ? colon + 2 : msg;
+            const char *rep_at = strstr(text, " repeats job ");
+            unsigned other;
+            if (rep_at != NULL && sscanf(rep_at, " repeats job %u", &other) == 1 && other < c->n) {
+                fprintf(stderr, "nightshift: line %ld: %.*s repeats line %ld (%s)\n", c->line[idx],
+                        (int)(rep_at - text), text, c->line[other], rep.code);
+            } else {
+                fprintf(stderr, "nightshift: line %ld: %s (%s)\n", c->line[idx], text, rep.code);
+            }
         } else {
             fprintf(stderr, "nightshift: enqueue: %s: %s\n", rep.code, msg);
         }
