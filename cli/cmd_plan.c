@@ -40,7 +40,7 @@ static void usage(FILE *f) {
                "  --resident-layers N      force N resident layers (spread evenly)\n"
                "  --output auto|device|host  force the output head's place\n"
                "  --slots K                staging slots (default 2)\n"
-               "  --step-tokens N          token budget of one forward pass (default 512)\n"
+               "  --step-tokens N          token budget of one forward pass (default: chosen)\n"
                "  --kv-block N             KV page size in tokens (default 16)\n"
                "  --json                   print the plan as JSON\n"
                "  --list-devices           list the GPU profiles\n");

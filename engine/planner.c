@@ -17,6 +17,7 @@
 #define MAX_CTX (1u << 24)
 #define MAX_HEAD_CHUNKS 64u
 #define STEADY_PASSES 4u
+#define NEAR_TIE 0.01 /* predictions this close (relative) count as equal */
 
 /* ---- workloads ------------------------------------------------------------ */
 
@@ -137,7 +138,7 @@ void ns_plan_params_default(ns_plan_params *p) {
     p->output = NS_PLAN_OUTPUT_AUTO;
     p->n_slots = 2;
     p->kv_block_tokens = DEFAULT_BLOCK;
-    p->max_step_tokens = DEFAULT_STEP_TOKENS;
+    p->max_step_tokens = 0;
     p->attn_q_tile = 0;
     p->dequant_scratch = true;
     p->workspace_bytes = DEFAULT_WORKSPACE;
@@ -189,7 +190,7 @@ static ns_status resolve(const ns_model_sizes *ms, const ns_plan_params *in, pla
     if (c->block > MAX_BLOCK) {
         return ns__err_set(err, NS_ERR_INVALID_ARG, "plan: kv_block_tokens %u above %u", c->block, MAX_BLOCK);
     }
-    c->T = p->max_step_tokens ? p->max_step_tokens : DEFAULT_STEP_TOKENS;
+    c->T = p->max_step_tokens ? p->max_step_tokens : DEFAULT_STEP_TOKENS; /* ns_plan_compute may search */
     if (p->workspace_bytes == 0) {
         p->workspace_bytes = DEFAULT_WORKSPACE;
     }
@@ -570,32 +571,63 @@ ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_
     if (c.p.resident_layers >= 0) {
         r_lo = r_hi = (uint32_t)c.p.resident_layers;
     }
+    /* The step token budget: given, or chosen from a few sizes (a bigger
+     * budget amortizes the weight stream over more prefill tokens but costs
+     * activation memory that would otherwise hold KV pages). */
+    static const uint32_t t_auto[] = {256, 512, 1024, 2048, 4096};
+    const uint32_t n_t = c.p.max_step_tokens ? 1 : (uint32_t)(sizeof t_auto / sizeof t_auto[0]);
     uint32_t n_cand = 0;
-    for (uint32_t R = r_lo; R <= r_hi; R++) {
-        for (int o = 0; o < 2; o++) {
-            bool out_res = (o == 1);
-            if ((c.p.output == NS_PLAN_OUTPUT_DEVICE && !out_res) || (c.p.output == NS_PLAN_OUTPUT_HOST && out_res)) {
-                continue;
+    double best_time = INFINITY;
+    /* Pass 0 finds the best predicted time. Pass 1 picks, among candidates
+     * within NEAR_TIE of it, the fewest streamed bytes per pass, then the
+     * smaller token budget, then more sequences: the model cannot tell such
+     * candidates apart, and less PCIe traffic is the robust choice. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint32_t ti = 0; ti < n_t; ti++) {
+            c.T = c.p.max_step_tokens ? c.p.max_step_tokens : t_auto[ti];
+            c.seq_cap = c.p.workload.n_jobs < c.T ? c.p.workload.n_jobs : c.T;
+            for (uint32_t R = r_lo; R <= r_hi; R++) {
+                for (int o = 0; o < 2; o++) {
+                    bool out_res = (o == 1);
+                    if ((c.p.output == NS_PLAN_OUTPUT_DEVICE && !out_res) ||
+                        (c.p.output == NS_PLAN_OUTPUT_HOST && out_res)) {
+                        continue;
+                    }
+                    if (!place(&c, R, out_res, &cand)) {
+                        continue;
+                    }
+                    bool fits = size_arena(&c, &cand);
+                    if (pass == 0) {
+                        n_cand++;
+                        if (!have_smallest || cand.min_arena_bytes < smallest.min_arena_bytes) {
+                            smallest = cand;
+                            have_smallest = true;
+                        }
+                    }
+                    if (!fits) {
+                        continue;
+                    }
+                    cand.workload_s = workload_time(&c, &cand);
+                    if (pass == 0) {
+                        best_time = cand.workload_s < best_time ? cand.workload_s : best_time;
+                        continue;
+                    }
+                    if (cand.workload_s > best_time * (1.0 + NEAR_TIE)) {
+                        continue;
+                    }
+                    bool better = !have_best || cand.host_bytes_per_pass < best.host_bytes_per_pass ||
+                                  (cand.host_bytes_per_pass == best.host_bytes_per_pass &&
+                                   (cand.max_step_tokens < best.max_step_tokens ||
+                                    (cand.max_step_tokens == best.max_step_tokens && cand.max_seqs > best.max_seqs)));
+                    if (better) {
+                        best = cand;
+                        have_best = true;
+                    }
+                }
             }
-            if (!place(&c, R, out_res, &cand)) {
-                continue;
-            }
-            n_cand++;
-            bool fits = size_arena(&c, &cand);
-            if (!have_smallest || cand.min_arena_bytes < smallest.min_arena_bytes) {
-                smallest = cand;
-                have_smallest = true;
-            }
-            if (!fits) {
-                continue;
-            }
-            cand.workload_s = workload_time(&c, &cand);
-            /* Candidates come in increasing resident bytes; ties go to the
-             * later one: less PCIe traffic for the same predicted time. */
-            if (!have_best || cand.workload_s <= best.workload_s * (1.0 + 1e-9)) {
-                best = cand;
-                have_best = true;
-            }
+        }
+        if (!isfinite(best_time)) {
+            break; /* nothing fits */
         }
     }
     if (!have_best) {
@@ -633,6 +665,8 @@ ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_
     best.min_arena_bytes = smallest.min_arena_bytes;
     best.forced = c.p.resident_layers >= 0;
     best.n_candidates = n_cand;
+    c.T = best.max_step_tokens;
+    c.seq_cap = c.p.workload.n_jobs < c.T ? c.p.workload.n_jobs : c.T;
     predict(&c, &best, units);
     free(units);
     *out = best;

@@ -151,7 +151,7 @@ typedef struct ns_plan_params {
     ns_plan_output output;    /* head placement */
     uint32_t n_slots;         /* staging slots K (2..NS_STAGE_MAX_SLOTS); 0 = 2 */
     uint32_t kv_block_tokens; /* KV page size; 0 = 16 */
-    uint32_t max_step_tokens; /* token budget of one pass; 0 = 512 */
+    uint32_t max_step_tokens; /* token budget of one pass; 0 = choose from 256..4096 */
     uint32_t attn_q_tile;     /* see ns_act_config; default 0 (fused paged attention) */
     bool dequant_scratch;     /* reserve an f16 buffer for the largest layer matrix (cuBLAS path); default true */
     uint64_t workspace_bytes; /* cuBLAS workspace; 0 = 32 MiB */
@@ -220,7 +220,7 @@ typedef struct ns_plan {
 } ns_plan;
 
 /* Defaults: budget 0 (must be set), workload summarize, device rtx3060-12gb,
- * resident_layers -1, output AUTO, K 2, block 16, 512 tokens per pass,
+ * resident_layers -1, output AUTO, K 2, block 16, step tokens chosen,
  * dequant scratch on, 32 MiB workspace. */
 void ns_plan_params_default(ns_plan_params *p);
 

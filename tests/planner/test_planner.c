@@ -205,13 +205,13 @@ static void test_70b_on_3060(void) {
     ASSERT_OK(ns_plan_compute(&ms, &p, &pl, &err));
     check_plan(&ms, &p, &pl);
     fprintf(stderr,
-            "70B Q4_K_M on rtx3060 12 GiB, summarize: resident %u/80 (%.2f GiB), head %s, slots %u x %.0f MiB, "
+            "70B Q4_K_M on rtx3060 12 GiB, summarize: T %u, resident %u/80 (%.2f GiB), head %s, slots %u x %.0f MiB, "
             "KV %llu tokens, max_seqs %u, prefill %.1f tok/s (frac %.2f), decode %.2f tok/s (frac %.2f), "
             "workload %.0f s = %.2f output tok/s\n",
-            pl.n_resident, pl.resident_weight_bytes / GIB, pl.output_resident ? "resident" : "host", pl.n_slots,
-            pl.slot_bytes / MIB, (unsigned long long)pl.kv_capacity_tokens, pl.max_seqs, pl.prefill.tokens_per_s,
-            pl.prefill.stream_frac, pl.decode.tokens_per_s, pl.decode.stream_frac, pl.workload_s,
-            pl.workload_out_tok_s);
+            pl.max_step_tokens, pl.n_resident, pl.resident_weight_bytes / GIB, pl.output_resident ? "resident" : "host",
+            pl.n_slots, pl.slot_bytes / MIB, (unsigned long long)pl.kv_capacity_tokens, pl.max_seqs,
+            pl.prefill.tokens_per_s, pl.prefill.stream_frac, pl.decode.tokens_per_s, pl.decode.stream_frac,
+            pl.workload_s, pl.workload_out_tok_s);
     /* Sane: most layers stream, a real batch runs, decode is PCIe-bound, and
      * aggregate decode is well above llama.cpp's 0.5-2 tok/s at -ngl. */
     ASSERT_TRUE(pl.n_resident < 40);
@@ -230,7 +230,13 @@ static void test_70b_on_3060(void) {
     uint64_t ctx = (uint64_t)B * (1024 + 64);
     ns_plan_pass_cost(&ms, &pl, B, B, ctx, ctx, B, &cf);
     ASSERT_NEAR(cf.step_s / pl.decode.step_s, 1.0, 0.02);
-    ns_plan_pass_cost(&ms, &pl, 512, 1, 512ull * 1025 / 2, (1024 + 512) / 2, 1, &cf);
+    uint32_t T = pl.max_step_tokens;
+    ASSERT_EQ(pl.prefill.n_tokens, T);
+    if (T < 1024) {
+        ns_plan_pass_cost(&ms, &pl, T, 1, (uint64_t)T * 1025 / 2, (1024 + T) / 2, 1, &cf);
+    } else {
+        ns_plan_pass_cost(&ms, &pl, T, T / 1024, (uint64_t)T * 1025 / 2, T, T / 1024, &cf);
+    }
     ASSERT_NEAR(cf.step_s / pl.prefill.step_s, 1.0, 0.02);
 
     /* Other workloads on the same card. */
@@ -248,6 +254,7 @@ static void test_70b_on_3060(void) {
     ASSERT_OK(ns_workload_get("summarize", &p.workload));
     ASSERT_OK(ns_plan_compute(&ms, &p, &pl, &err));
     check_plan(&ms, &p, &pl);
+    /* Compute-bound: a few more sequences are not worth streaming (near tie -> less PCIe). */
     ASSERT_EQ(pl.n_resident, 80);
     ASSERT_TRUE(pl.output_resident);
     ASSERT_EQ(pl.comp_bytes[NS_PLAN_STAGING], 0);
@@ -394,7 +401,7 @@ static void test_monotone(void) {
             ns_err err;
             ns_plan_params_default(&p);
             ASSERT_OK(ns_workload_get(wls[wi], &p.workload));
-            double prev = 0.0;
+            double prev = 0.0, best_seen = 0.0;
             uint32_t prev_seqs = 0;
             for (double g = 1.0; g <= 64.0; g += 0.5) {
                 p.vram_budget = (uint64_t)(g * GIB);
@@ -402,8 +409,14 @@ static void test_monotone(void) {
                     ASSERT_EQ(prev, 0.0); /* once it plans, a bigger budget plans too */
                     continue;
                 }
-                /* More budget never predicts less throughput. */
-                ASSERT_TRUE(pl.workload_tok_s >= prev * (1.0 - 1e-6));
+                /* More budget never predicts less throughput. The best
+                 * prediction is monotone; the planner picks within 1% of it
+                 * (NEAR_TIE), preferring fewer PCIe bytes, so allow 1%. */
+                if (!(pl.workload_tok_s >= prev * (1.0 - 0.0101))) {
+                    NS_FAIL("%s %s at %.2f GiB: %.4f tok/s < %.4f", shapes[si], wls[wi], g, pl.workload_tok_s, prev);
+                }
+                best_seen = pl.workload_tok_s > best_seen ? pl.workload_tok_s : best_seen;
+                ASSERT_TRUE(pl.workload_tok_s >= best_seen * (1.0 - 0.0101));
                 prev = pl.workload_tok_s;
                 (void)prev_seqs;
             }
