@@ -19,6 +19,7 @@ jl_log() { echo "[$(date +%H:%M:%S)] $*" >&2; }
 
 jl_cleanup() {
     local rc=$?
+    if [ -n "${JL_EXTRA_CLEANUP:-}" ]; then eval "$JL_EXTRA_CLEANUP" || true; fi
     for p in $WORKER_PID $BROKER_PID; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     ns_pg_stop "$JL_DIR/pg" 2>/dev/null || true
