@@ -355,7 +355,8 @@ static void cat3(char *out, const char *a, const char *sep, const char *b) {
 }
 
 /* A byte-level BPE vocabulary of n_vocab tokens: 256 byte tokens, BOS/EOS,
- * then merged pairs and triples over a 64-symbol alphabet. */
+ * then merged pairs and triples over a 64-symbol alphabet. EOS is named
+ * <|endoftext|> so llama.cpp puts it in its end-of-generation set. */
 static ns_status write_byte_vocab(ns_gguf_writer *w, uint32_t n_vocab) {
     static const char alpha[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .";
     ns_status st = NS_ERR_NOMEM;
@@ -377,7 +378,7 @@ static ns_status write_byte_vocab(ns_gguf_writer *w, uint32_t n_vocab) {
     }
     toks[n] = strdup("<|bos|>");
     types[n++] = 3;
-    toks[n] = strdup("<|eos|>");
+    toks[n] = strdup("<|endoftext|>"); /* llama.cpp counts this text as end-of-generation */
     types[n++] = 3;
     for (int a = 0; a < 64; a++) {
         memset(sym[a], 0, sizeof sym[a]);
