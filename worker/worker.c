@@ -217,6 +217,17 @@ static void strip_nul(ns_buf *b) {
     b->len = o;
 }
 
+/* Did the server refuse the row itself (bad data), as opposed to failing to
+ * run the statement (connection lost mid-query, shutdown, recovery)? Only
+ * the first is final; the second is retried like a lost connection. */
+static bool db_rejected_row(ns_db *db) {
+    const char *ss = ns_db_sqlstate(db);
+    if (!ns_db_connected(db) || ss == NULL || strlen(ss) != 5) {
+        return false;
+    }
+    return strncmp(ss, "22", 2) == 0 || strncmp(ss, "23", 2) == 0 || strncmp(ss, "42", 2) == 0;
+}
+
 static double ms_between(double a, double b) {
     return (a > 0 && b >= a) ? (b - a) * 1000.0 : -1.0;
 }
@@ -242,7 +253,7 @@ static ns_status write_outcome(wk_worker *w, wk_job *j, const char **state) {
         };
         st = ns_queue_complete(w->db, j->job_id, j->attempt, w->cfg.name, &res);
         *state = "succeeded";
-        if (st == NS_ERR_DB) {
+        if (st == NS_ERR_DB && db_rejected_row(w->db)) {
             /* The server refused the row (it cannot be a transient failure):
              * record that as the job's error instead of retrying forever. */
             NS_LOGE("worker: job %" PRId64 ": result rejected: %s", j->job_id, ns_db_errmsg(w->db));
