@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "ns_cuda_impl.cuh"
-#include "ns_util.h"
 
 ns_status ns__cuda_fail(ns_cuda *c, cudaError_t e, const char *what, const char *file, int line) {
     const char *base = strrchr(file, '/');

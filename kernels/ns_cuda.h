@@ -31,13 +31,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ns_arena.h"
-#include "ns_status.h"
-#include "ns_types.h"
-
+/* The common headers are C: give them C linkage when a .cu file includes us. */
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+#include "ns_arena.h"
+#include "ns_status.h"
+#include "ns_types.h"
+#include "ns_util.h"
 
 typedef struct ns_cuda ns_cuda;
 
@@ -268,7 +270,10 @@ void *ns_cuda_staging_ptr(ns_cuda *c, int slot);
 
 /* Enqueue on the copy stream: wait until the compute stream released the
  * slot (the layer that used it finished), then copy `n` pinned host ranges
- * into the slot at the given offsets, then mark the slot ready. */
+ * into the slot at the given offsets, then mark the slot ready.
+ * Protocol: call ns_cuda_staging_release for the slot's previous user BEFORE
+ * uploading into it (host order): the copy waits on the latest release
+ * event recorded at the time of this call. */
 typedef struct ns_cuda_copy_span {
     const void *h_src;
     size_t dst_offset;
@@ -296,7 +301,8 @@ typedef struct ns_cuda_measurements {
 /* Measure PCIe H2D (cudaHostAlloc source, `h2d_bytes` >= 1 GiB total in
  * chunks), HBM D2D bandwidth and fp16 GEMM peak. Uses the free part of the
  * arena temporarily (restored on return) and a temporary pinned buffer; needs
- * about 400 MiB free in the arena for the 8192^3 GEMM (smaller n otherwise). */
+ * about 900 MiB free in the arena for the 8192^3 GEMM (n halves, down to
+ * 2048, when less is free; gemm_n says which ran). */
 ns_status ns_cuda_measure(ns_cuda *c, size_t h2d_bytes, ns_cuda_measurements *out);
 
 #ifdef __cplusplus
