@@ -4,7 +4,8 @@
  *
  * Weights are used in place from the GGUF mapping. Activations, per-thread
  * scratch and the KV pools are allocated once in create; a pass allocates
- * nothing.
+ * nothing. Matmuls are deferred and grouped (ops_matmul.c): every other op
+ * flushes the queue before it reads or writes anything.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -67,15 +68,18 @@ static ns_status cpu_begin(void *ctx, const ns_ubatch *ub) {
     }
     c->ub = ub;
     c->qact_valid = false;
+    c->mmq.count = 0;
     return NS_OK;
 }
 
 static void cpu_embed(void *ctx, const ns_tensor *tok_embd, ns_act out, int32_t n) {
+    ns__cpu_flush(ctx);
     ns__cpu_op_embed(ctx, tok_embd, out, n);
     ns__cpu_act_written(ctx, out);
 }
 
 static void cpu_rmsnorm(void *ctx, ns_act in, const ns_tensor *w, float eps, ns_act out, int32_t n) {
+    ns__cpu_flush(ctx);
     ns__cpu_op_rmsnorm(ctx, in, w, eps, out, n);
     ns__cpu_act_written(ctx, out);
 }
@@ -86,6 +90,7 @@ static void cpu_matmul(void *ctx, const ns_tensor *w, ns_act in, ns_act out, int
 
 static void cpu_add_bias(void *ctx, ns_act io, const ns_tensor *b, int32_t n) {
     ns__cpu_ctx *c = ctx;
+    ns__cpu_flush(c);
     const float *bias = (const float *)b->data;
     for (int32_t i = 0; i < n; i++) {
         float *row = ns__cpu_act(c, io, i);
@@ -97,26 +102,34 @@ static void cpu_add_bias(void *ctx, ns_act io, const ns_tensor *b, int32_t n) {
 }
 
 static void cpu_rope(void *ctx, ns_act io, int32_t n_heads, int32_t n) {
+    ns__cpu_flush(ctx);
     ns__cpu_op_rope(ctx, io, n_heads, n);
     ns__cpu_act_written(ctx, io);
 }
 
 static void cpu_kv_store(void *ctx, int32_t il, ns_act k, ns_act v, int32_t n) {
+    ns__cpu_flush(ctx);
     ns__cpu_op_kv_store(ctx, il, k, v, n);
 }
 
 static void cpu_attention(void *ctx, int32_t il, ns_act q, ns_act out, int32_t n) {
+    ns__cpu_flush(ctx);
     ns__cpu_op_attention(ctx, il, q, out, n);
     ns__cpu_act_written(ctx, out);
 }
 
 static void cpu_swiglu(void *ctx, ns_act gate, ns_act up, int32_t width, int32_t n) {
+    if (ns__cpu_matmul_swiglu(ctx, gate, up, width, n)) {
+        return; /* ran fused with the gate/up matmuls */
+    }
+    ns__cpu_flush(ctx);
     ns__cpu_op_swiglu(ctx, gate, up, width, n);
     ns__cpu_act_written(ctx, gate);
 }
 
 static void cpu_get_rows(void *ctx, ns_act in, ns_act out) {
     ns__cpu_ctx *c = ctx;
+    ns__cpu_flush(c);
     const ns_ubatch *ub = c->ub;
     size_t w = (size_t)c->act_w[in] < (size_t)c->act_w[out] ? (size_t)c->act_w[in] : (size_t)c->act_w[out];
     for (int32_t j = 0; j < ub->n_logits; j++) {
@@ -127,6 +140,7 @@ static void cpu_get_rows(void *ctx, ns_act in, ns_act out) {
 
 static ns_status cpu_end(void *ctx, float *logits, int32_t n_logits) {
     ns__cpu_ctx *c = ctx;
+    ns__cpu_flush(c);
     if (logits != NULL && n_logits > 0) {
         memcpy(logits, c->act[NS_ACT_LOGITS], (size_t)n_logits * (size_t)c->hp->n_vocab * sizeof(float));
     }

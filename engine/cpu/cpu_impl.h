@@ -39,6 +39,9 @@ typedef struct ns__cpu_matmul_kind {
     void (*vec_dot)(int n, float *s, const void *w, const void *a);
 } ns__cpu_matmul_kind;
 
+/* Most matmuls fused into one deferred op (Q, K, V). */
+#define NS__MM_MAX 3
+
 typedef struct ns__cpu_ctx {
     const ns_model *model;
     const ns_hparams *hp;
@@ -73,10 +76,23 @@ typedef struct ns__cpu_ctx {
     ns_type qact_type;
     int32_t qact_n;
 
+    /* Deferred matmuls: consecutive matmuls reading the same input (Q/K/V,
+     * gate/up) are queued and run as one threaded op with one barrier;
+     * any other op flushes the queue first (ns__cpu_flush). */
+    struct {
+        const ns_tensor *w[NS__MM_MAX];
+        ns_act out[NS__MM_MAX];
+        bool accumulate[NS__MM_MAX];
+        int32_t count;
+        ns_act in;
+        int32_t n;
+    } mmq;
+
     const ns_ubatch *ub; /* current pass */
 } ns__cpu_ctx;
 
-/* Rows of W per GEMM tile and tokens per tile. */
+/* Rows of W per GEMM tile and tokens per tile (a multiple of the gemm
+ * micro-kernels' 4-token blocks). A tile is one thread-pool item. */
 #define NS__TILE_ROWS 16
 #define NS__TILE_TOKENS 64
 
@@ -89,7 +105,17 @@ static inline float *ns__cpu_scratch(ns__cpu_ctx *c, int32_t ith) {
 }
 
 /* Ops, each a full multithreaded op over the first n rows (ops_*.c). */
+
+/* Queue out (+)= in W; runs at the next ns__cpu_flush or when the queue
+ * cannot take it (different input, full, or a hazard). */
 void ns__cpu_op_matmul(ns__cpu_ctx *c, const ns_tensor *w, ns_act in, ns_act out, int32_t n, bool accumulate);
+/* Run the queued matmuls (no-op when none). Every non-matmul op calls it
+ * first. */
+void ns__cpu_flush(ns__cpu_ctx *c);
+/* When the queue holds exactly gate -> `gate` and up -> `up` (same shape,
+ * no accumulate) over n rows, run them with swiglu fused and return true;
+ * otherwise return false and do nothing. */
+bool ns__cpu_matmul_swiglu(ns__cpu_ctx *c, ns_act gate, ns_act up, int32_t width, int32_t n);
 void ns__cpu_op_attention(ns__cpu_ctx *c, int32_t il, ns_act q, ns_act out, int32_t n);
 void ns__cpu_op_kv_store(ns__cpu_ctx *c, int32_t il, ns_act k, ns_act v, int32_t n);
 void ns__cpu_op_rmsnorm(ns__cpu_ctx *c, ns_act in, const ns_tensor *w, float eps, ns_act out, int32_t n);

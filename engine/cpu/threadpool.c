@@ -1,7 +1,20 @@
 /*
- * threadpool.c - persistent workers with a generation counter (see
- * threadpool.h). Workers spin on the generation for a short while, then block
- * on a condition variable; the dispatcher only signals when someone sleeps.
+ * threadpool.c - persistent workers handing out items from one counter (see
+ * threadpool.h).
+ *
+ * The current op lives in `work`: the op's generation in the high 32 bits,
+ * the next unclaimed item in the low 32. Its function, argument and item
+ * count sit in desc[gen & 1]. A worker that sees generation g reads
+ * desc[g & 1] and claims items with a compare-and-swap that also checks the
+ * generation is still g, so a worker waking late can never run an item of a
+ * newer op with an older op's function: if its CAS succeeds, g was current
+ * all along and desc[g & 1] (rewritten only for g + 2) was stable. The
+ * caller claims with fetch-add (it owns the current generation) and waits
+ * until `done` reaches the item count, so an op never waits for a thread
+ * that took no item.
+ * Workers spin on the generation for a while, then block on a condition
+ * variable; the caller broadcasts only when someone sleeps (n_sleep, checked
+ * after the seq_cst publication: Dekker-style, no lost wake-ups).
  */
 #include "threadpool.h"
 
@@ -19,7 +32,10 @@
 #define NS__PAUSE() ((void)0)
 #endif
 
+/* Worker spins (pause instructions) before sleeping between ops. */
 #define NS__SPIN_ITERS 20000
+/* Caller spins waiting for other threads' items before yielding the CPU. */
+#define NS__WAIT_SPINS 4000
 
 typedef struct ns__worker {
     ns_threadpool *tp;
@@ -27,16 +43,22 @@ typedef struct ns__worker {
     pthread_t thread;
 } ns__worker;
 
+typedef struct ns__op_desc {
+    _Atomic(ns_threadpool_item_fn) fn;
+    _Atomic(void *) arg;
+    atomic_int n_items;
+} ns__op_desc;
+
 struct ns_threadpool {
     int32_t n_threads;
     ns__worker *workers; /* [n_threads - 1] */
     int32_t n_started;
+    uint32_t gen; /* caller-owned: generation of the last op published */
 
-    ns_threadpool_fn fn;
-    void *arg;
-    atomic_uint gen;    /* bumped once per run */
-    atomic_int n_done;  /* workers finished with the current run */
-    atomic_int chunk;   /* dynamic work counter */
+    _Alignas(64) _Atomic uint64_t work; /* gen << 32 | next item */
+    _Alignas(64) atomic_int done;       /* items finished in the current op */
+    _Alignas(64) atomic_int chunk;      /* sub-item counter for ns_threadpool_run */
+    ns__op_desc desc[2];
     atomic_int n_sleep; /* workers blocked on cond */
     atomic_bool stop;
 
@@ -44,14 +66,33 @@ struct ns_threadpool {
     pthread_cond_t cond;
 };
 
-static void *worker_main(void *p) {
-    ns__worker *w = p;
-    ns_threadpool *tp = w->tp;
-    unsigned seen = 0;
+static inline uint32_t work_gen(uint64_t w) {
+    return (uint32_t)(w >> 32);
+}
+
+/* Claim the next item of generation g (of n items); false when the op is
+ * over or a newer one started. */
+static bool claim(ns_threadpool *tp, uint32_t g, int32_t n, int32_t *item) {
+    uint64_t w = atomic_load_explicit(&tp->work, memory_order_acquire);
     for (;;) {
-        unsigned g;
+        if (work_gen(w) != g || (int64_t)(uint32_t)w >= (int64_t)n) {
+            return false;
+        }
+        if (atomic_compare_exchange_weak_explicit(&tp->work, &w, w + 1, memory_order_acq_rel, memory_order_acquire)) {
+            *item = (int32_t)(uint32_t)w;
+            return true;
+        }
+    }
+}
+
+static void *worker_main(void *p) {
+    ns__worker *wk = p;
+    ns_threadpool *tp = wk->tp;
+    uint32_t seen = 0;
+    for (;;) {
+        uint64_t w;
         int spins = 0;
-        while ((g = atomic_load_explicit(&tp->gen, memory_order_acquire)) == seen &&
+        while (work_gen(w = atomic_load_explicit(&tp->work, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&tp->stop, memory_order_acquire)) {
             if (++spins < NS__SPIN_ITERS) {
                 NS__PAUSE();
@@ -59,7 +100,7 @@ static void *worker_main(void *p) {
             }
             pthread_mutex_lock(&tp->mu);
             atomic_fetch_add(&tp->n_sleep, 1);
-            while (atomic_load(&tp->gen) == seen && !atomic_load(&tp->stop)) {
+            while (work_gen(atomic_load(&tp->work)) == seen && !atomic_load(&tp->stop)) {
                 pthread_cond_wait(&tp->cond, &tp->mu);
             }
             atomic_fetch_sub(&tp->n_sleep, 1);
@@ -69,9 +110,17 @@ static void *worker_main(void *p) {
         if (atomic_load_explicit(&tp->stop, memory_order_acquire)) {
             break;
         }
+        const uint32_t g = work_gen(w);
         seen = g;
-        tp->fn(tp->arg, w->ith, tp->n_threads);
-        atomic_fetch_add_explicit(&tp->n_done, 1, memory_order_release);
+        ns__op_desc *d = &tp->desc[g & 1];
+        ns_threadpool_item_fn fn = atomic_load_explicit(&d->fn, memory_order_relaxed);
+        void *arg = atomic_load_explicit(&d->arg, memory_order_relaxed);
+        int32_t n = atomic_load_explicit(&d->n_items, memory_order_relaxed);
+        int32_t item;
+        while (claim(tp, g, n, &item)) {
+            fn(arg, wk->ith, item);
+            atomic_fetch_add_explicit(&tp->done, 1, memory_order_release);
+        }
     }
     return NULL;
 }
@@ -86,11 +135,22 @@ ns_status ns_threadpool_create(int32_t n_threads, ns_threadpool **out) {
     if (n_threads < 1 || n_threads > 1024) {
         return NS_ERR_INVALID_ARG;
     }
-    ns_threadpool *tp = calloc(1, sizeof(*tp));
-    if (tp == NULL) {
+    ns_threadpool *tp = NULL;
+    if (posix_memalign((void **)&tp, 64, sizeof(*tp)) != 0) {
         return NS_ERR_NOMEM;
     }
+    *tp = (ns_threadpool){0};
     tp->n_threads = n_threads;
+    atomic_init(&tp->work, 0);
+    atomic_init(&tp->done, 0);
+    atomic_init(&tp->chunk, 0);
+    atomic_init(&tp->n_sleep, 0);
+    atomic_init(&tp->stop, false);
+    for (int i = 0; i < 2; i++) {
+        atomic_init(&tp->desc[i].fn, NULL);
+        atomic_init(&tp->desc[i].arg, NULL);
+        atomic_init(&tp->desc[i].n_items, 0);
+    }
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->cond, NULL);
     if (n_threads > 1) {
@@ -137,25 +197,43 @@ int32_t ns_threadpool_n_threads(const ns_threadpool *tp) {
     return tp->n_threads;
 }
 
-void ns_threadpool_run(ns_threadpool *tp, ns_threadpool_fn fn, void *arg) {
-    atomic_store_explicit(&tp->chunk, 0, memory_order_relaxed);
-    if (tp->n_threads == 1) {
-        fn(arg, 0, 1);
+void ns_threadpool_run_items(ns_threadpool *tp, ns_threadpool_item_fn fn, void *arg, int32_t n_items) {
+    if (n_items <= 0) {
         return;
     }
-    tp->fn = fn;
-    tp->arg = arg;
-    atomic_store_explicit(&tp->n_done, 0, memory_order_relaxed);
-    atomic_fetch_add(&tp->gen, 1); /* seq_cst: pairs with the n_sleep check */
+    if (tp->n_threads == 1 || n_items == 1) {
+        for (int32_t i = 0; i < n_items; i++) {
+            fn(arg, 0, i);
+        }
+        return;
+    }
+    const uint32_t g = ++tp->gen == 0 ? ++tp->gen : tp->gen; /* 0 is "no op yet" */
+    ns__op_desc *d = &tp->desc[g & 1];
+    atomic_store_explicit(&d->fn, fn, memory_order_relaxed);
+    atomic_store_explicit(&d->arg, arg, memory_order_relaxed);
+    atomic_store_explicit(&d->n_items, n_items, memory_order_relaxed);
+    atomic_store_explicit(&tp->done, 0, memory_order_relaxed);
+    atomic_store(&tp->work, (uint64_t)g << 32); /* seq_cst: publishes desc, pairs with n_sleep */
     if (atomic_load(&tp->n_sleep) > 0) {
         pthread_mutex_lock(&tp->mu);
         pthread_cond_broadcast(&tp->cond);
         pthread_mutex_unlock(&tp->mu);
     }
-    fn(arg, 0, tp->n_threads);
+    int32_t mine = 0;
+    for (;;) {
+        const uint32_t i = (uint32_t)atomic_fetch_add_explicit(&tp->work, 1, memory_order_acq_rel);
+        if ((int64_t)i >= (int64_t)n_items) {
+            break;
+        }
+        fn(arg, 0, (int32_t)i);
+        mine++;
+    }
+    if (mine > 0) {
+        atomic_fetch_add_explicit(&tp->done, mine, memory_order_relaxed);
+    }
     int spins = 0;
-    while (atomic_load_explicit(&tp->n_done, memory_order_acquire) < tp->n_threads - 1) {
-        if (++spins < NS__SPIN_ITERS) {
+    while (atomic_load_explicit(&tp->done, memory_order_acquire) < n_items) {
+        if (++spins < NS__WAIT_SPINS) {
             NS__PAUSE();
         } else {
             sched_yield();
@@ -163,12 +241,38 @@ void ns_threadpool_run(ns_threadpool *tp, ns_threadpool_fn fn, void *arg) {
     }
 }
 
+typedef struct legacy_args {
+    ns_threadpool_fn fn;
+    void *arg;
+    int32_t nth;
+} legacy_args;
+
+static void legacy_item(void *p, int32_t ith, int32_t item) {
+    (void)ith;
+    legacy_args *a = p;
+    a->fn(a->arg, item, a->nth);
+}
+
+void ns_threadpool_run(ns_threadpool *tp, ns_threadpool_fn fn, void *arg) {
+    atomic_store_explicit(&tp->chunk, 0, memory_order_relaxed);
+    if (tp->n_threads == 1) {
+        fn(arg, 0, 1);
+        return;
+    }
+    legacy_args a = {fn, arg, tp->n_threads};
+    ns_threadpool_run_items(tp, legacy_item, &a, tp->n_threads);
+}
+
 /* Below this many multiply-adds an op runs on the calling thread: a
  * wake-up round trip costs about as much, and far more on a loaded machine. */
 #define NS__MIN_PARALLEL_WORK 32768.0
 
+int ns_threadpool_worth_parallel(const ns_threadpool *tp, double work) {
+    return tp->n_threads > 1 && work >= NS__MIN_PARALLEL_WORK;
+}
+
 void ns_threadpool_run_sized(ns_threadpool *tp, ns_threadpool_fn fn, void *arg, double work) {
-    if (work < NS__MIN_PARALLEL_WORK) {
+    if (!ns_threadpool_worth_parallel(tp, work)) {
         atomic_store_explicit(&tp->chunk, 0, memory_order_relaxed);
         fn(arg, 0, 1);
         return;

@@ -16,8 +16,10 @@
  *
  * Implementations: portable scalar C (the reference, used by the tests), and
  * AVX2+FMA+F16C (x86-64) for every type, compiled with function target
- * attributes and chosen at run time with __builtin_cpu_supports. There is no
- * AVX-512 or NEON variant yet: those CPUs get the AVX2 (x86) or scalar path.
+ * attributes and chosen at run time with __builtin_cpu_supports. The AVX2
+ * tables also carry rows x tokens micro-kernels (`gemm`) for Q4_K, Q6_K and
+ * Q8_0. There is no AVX-512 or NEON variant yet: those
+ * CPUs get the AVX2 (x86) or scalar path.
  *
  * `n` is the row length in elements and must be a multiple of the weight
  * type's block size (callers check; kernels do not). Rows need no particular
@@ -38,10 +40,23 @@ typedef void (*ns_from_float_fn)(const float *x, void *y, int64_t n);
 /* *s = dot(weight row w, activation row a), both of n elements. */
 typedef void (*ns_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
 
+/* Register-blocked matmul micro-kernel: for r < nr, t < nt,
+ *   s[t * s_stride + r] = dot(weight row r, activation row t)
+ * where weight row r starts at (const char *)w + r * w_stride and
+ * activation row t at (const char *)a + t * a_stride (act_type format),
+ * each of n elements. Each weight block is decoded once for several
+ * activation rows. The value for (r, t) is bit-identical whatever nr, nt
+ * and t's place among the activation rows (the per-token float work is the
+ * same sequence for every blocking), which keeps matmuls batch invariant.
+ * It may differ from vec_dot by float summation order. */
+typedef void (*ns_gemm_fn)(int64_t n, const void *w, size_t w_stride, int32_t nr, const void *a, size_t a_stride,
+                           int32_t nt, float *s, size_t s_stride);
+
 typedef struct ns_vec_dot_traits {
     ns_type act_type;            /* format activations must be in */
     ns_from_float_fn from_float; /* float -> act_type */
     ns_vec_dot_fn vec_dot;       /* weight row . activation row */
+    ns_gemm_fn gemm;             /* rows x tokens micro-kernel, or NULL (use vec_dot) */
 } ns_vec_dot_traits;
 
 /* Instruction-set levels a kernel table can be built for. */

@@ -630,6 +630,167 @@ NS_AVX2 static void dot_iq4_xs_avx2(int64_t n, float *s, const void *vw, const v
     *s = hsum_f32x8(acc);
 }
 
+/* ---- rows x tokens micro-kernels (ns_gemm_fn) ----------------------------- */
+
+/* Tokens per register block. Each kernel below handles one weight row and
+ * NT (1..NS__GEMM_NT, a compile-time constant after inlining) activation
+ * rows: the weight block is decoded once and used for all NT tokens. The
+ * per-token float work is the same instruction sequence for every NT, so a
+ * token's result does not depend on the blocking (batch invariance). */
+#define NS__GEMM_NT 4
+
+/* Q4_K x Q8_K. Per token and block: acc = fma(d, sumi, acc), then
+ * acc = fma(dmin, min sums in lanes 0..3 (4..7 zero), acc). */
+NS_AVX2_INLINE void q4k_row_nt(int64_t nb, const ns_block_q4_K *w, const uint8_t *a, size_t a_stride, int nt, float *s,
+                               size_t s_stride) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    __m256 acc[NS__GEMM_NT];
+    _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const float wd = h2f(w[ib].d), wdmin = h2f(w[ib].dmin);
+        const __m256i sm = k4_scales_mins(w[ib].scales);
+        const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);
+        __m256i sumi[NS__GEMM_NT];
+        _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+            sumi[t] = _mm256_setzero_si256();
+        }
+        _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
+            const __m256i q4bits = _mm256_loadu_si256((const __m256i *)(const void *)(w[ib].qs + 32 * j));
+            const __m256i lo = _mm256_and_si256(q4bits, m4);
+            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
+            const __m256i sl = _mm256_shuffle_epi8(scales, pick1(2 * j));
+            const __m256i sh = _mm256_shuffle_epi8(scales, pick1(2 * j + 1));
+            _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+                const int8_t *q8 = ((const ns_block_q8_K *)(const void *)(a + (size_t)t * a_stride))[ib].qs + 64 * j;
+                const __m256i p_l = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)q8));
+                const __m256i p_h =
+                    _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 32)));
+                sumi[t] =
+                    _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(sl, p_l), _mm256_madd_epi16(sh, p_h)));
+            }
+        }
+        _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+            const ns_block_q8_K *at = (const ns_block_q8_K *)(const void *)(a + (size_t)t * a_stride) + ib;
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at->d * wd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            const __m256i ms = _mm256_zextsi128_si256(k4_min_sums(sm, at->bsums));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-at->d * wdmin), _mm256_cvtepi32_ps(ms), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+        s[(size_t)t * s_stride] = hsum_f32x8(acc[t]);
+    }
+}
+
+/* Q6_K x Q8_K. The -32 offset is taken out once per block and token with
+ * the activation's 16-element sums: sumi -= 32 * sum_g scale_g * bsums_g. */
+NS_AVX2_INLINE void q6k_row_nt(int64_t nb, const ns_block_q6_K *w, const uint8_t *a, size_t a_stride, int nt, float *s,
+                               size_t s_stride) {
+    const __m256i m4 = _mm256_set1_epi8(0xF);
+    const __m256i m3 = _mm256_set1_epi8(3);
+    __m256 acc[NS__GEMM_NT];
+    _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const float wd = h2f(w[ib].d);
+        const __m256i all_scales = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(const void *)w[ib].scales));
+        __m256i sumi[NS__GEMM_NT];
+        _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+            sumi[t] = _mm256_setzero_si256();
+        }
+        _Pragma("GCC unroll 4") for (int c = 0; c < 2; c++) {
+            const __m256i scales = c == 0 ? _mm256_permute2x128_si256(all_scales, all_scales, 0x00)
+                                          : _mm256_permute2x128_si256(all_scales, all_scales, 0x11);
+            const __m256i b1 = _mm256_loadu_si256((const __m256i *)(const void *)(w[ib].ql + 64 * c));
+            const __m256i b2 = _mm256_loadu_si256((const __m256i *)(const void *)(w[ib].ql + 64 * c + 32));
+            const __m256i bh = _mm256_loadu_si256((const __m256i *)(const void *)(w[ib].qh + 32 * c));
+            _Pragma("GCC unroll 4") for (int k = 0; k < 4; k++) {
+                const __m256i lo4 = (k & 1) == 0 ? b1 : b2;
+                const __m256i lo = k < 2 ? _mm256_and_si256(lo4, m4) : _mm256_and_si256(_mm256_srli_epi16(lo4, 4), m4);
+                const __m256i h2 = _mm256_and_si256(_mm256_srli_epi16(bh, 2 * k), m3);
+                const __m256i qx = _mm256_or_si256(lo, _mm256_slli_epi16(h2, 4));
+                const __m256i sc = _mm256_shuffle_epi8(scales, pick2(k));
+                _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+                    const int8_t *q8 =
+                        ((const ns_block_q8_K *)(const void *)(a + (size_t)t * a_stride))[ib].qs + 128 * c + 32 * k;
+                    const __m256i p = _mm256_maddubs_epi16(qx, _mm256_loadu_si256((const __m256i *)(const void *)q8));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(sc, p));
+                }
+            }
+        }
+        _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+            const ns_block_q8_K *at = (const ns_block_q8_K *)(const void *)(a + (size_t)t * a_stride) + ib;
+            const __m256i bias =
+                _mm256_madd_epi16(all_scales, _mm256_loadu_si256((const __m256i *)(const void *)at->bsums));
+            const __m256i si = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(bias, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at->d * wd), _mm256_cvtepi32_ps(si), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+        s[(size_t)t * s_stride] = hsum_f32x8(acc[t]);
+    }
+}
+
+/* Q8_0 x Q8_0: one accumulator per token, blocks in order. */
+NS_AVX2_INLINE void q80_row_nt(int64_t nb, const ns_block_q8_0 *w, const uint8_t *a, size_t a_stride, int nt, float *s,
+                               size_t s_stride) {
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc[NS__GEMM_NT];
+    _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+        acc[t] = _mm256_setzero_ps();
+    }
+    for (int64_t ib = 0; ib < nb; ib++) {
+        const __m256i qx = _mm256_loadu_si256((const __m256i *)(const void *)w[ib].qs);
+        const __m256i ax = _mm256_sign_epi8(qx, qx);
+        const float wd = h2f(w[ib].d);
+        _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+            const ns_block_q8_0 *at = (const ns_block_q8_0 *)(const void *)(a + (size_t)t * a_stride) + ib;
+            const __m256i sy = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(const void *)at->qs), qx);
+            const __m256i p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones);
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(wd * h2f(at->d)), _mm256_cvtepi32_ps(p), acc[t]);
+        }
+    }
+    _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
+        s[(size_t)t * s_stride] = hsum_f32x8(acc[t]);
+    }
+}
+
+/* The ns_gemm_fn wrapper: token blocks of NS__GEMM_NT outer (their
+ * activation rows stay in L1), weight rows inner. */
+#define NS__GEMM_WRAPPER(name, row_fn, wblock, qk)                                                                     \
+    NS_AVX2 static void name(int64_t n, const void *w, size_t w_stride, int32_t nr, const void *a, size_t a_stride,    \
+                             int32_t nt, float *s, size_t s_stride) {                                                  \
+        const int64_t nb = n / (qk);                                                                                   \
+        for (int32_t t0 = 0; t0 < nt; t0 += NS__GEMM_NT) {                                                             \
+            const int32_t m = nt - t0 < NS__GEMM_NT ? nt - t0 : NS__GEMM_NT;                                           \
+            const uint8_t *at = (const uint8_t *)a + (size_t)t0 * a_stride;                                            \
+            for (int32_t r = 0; r < nr; r++) {                                                                         \
+                const wblock *wr = (const wblock *)(const void *)((const uint8_t *)w + (size_t)r * w_stride);          \
+                float *st = s + (size_t)t0 * s_stride + r;                                                             \
+                switch (m) {                                                                                           \
+                case 1:                                                                                                \
+                    row_fn(nb, wr, at, a_stride, 1, st, s_stride);                                                     \
+                    break;                                                                                             \
+                case 2:                                                                                                \
+                    row_fn(nb, wr, at, a_stride, 2, st, s_stride);                                                     \
+                    break;                                                                                             \
+                case 3:                                                                                                \
+                    row_fn(nb, wr, at, a_stride, 3, st, s_stride);                                                     \
+                    break;                                                                                             \
+                default:                                                                                               \
+                    row_fn(nb, wr, at, a_stride, 4, st, s_stride);                                                     \
+                    break;                                                                                             \
+                }                                                                                                      \
+            }                                                                                                          \
+        }                                                                                                              \
+    }
+
+NS__GEMM_WRAPPER(gemm_q4_K_avx2, q4k_row_nt, ns_block_q4_K, NS_QK_K)
+NS__GEMM_WRAPPER(gemm_q6_K_avx2, q6k_row_nt, ns_block_q6_K, NS_QK_K)
+NS__GEMM_WRAPPER(gemm_q8_0_avx2, q80_row_nt, ns_block_q8_0, NS_QK8_0)
+
 static const ns_vec_dot_traits g_avx2[NS_TYPE_COUNT] = {
     [NS_TYPE_F32] = {NS_TYPE_F32, act_copy_f32, dot_f32_avx2},
     [NS_TYPE_F16] = {NS_TYPE_F32, act_copy_f32, dot_f16_avx2},
@@ -638,13 +799,13 @@ static const ns_vec_dot_traits g_avx2[NS_TYPE_COUNT] = {
     [NS_TYPE_Q4_1] = {NS_TYPE_Q8_1, quantize_q8_1_avx2, dot_q4_1_avx2},
     [NS_TYPE_Q5_0] = {NS_TYPE_Q8_0, quantize_q8_0_avx2, dot_q5_0_avx2},
     [NS_TYPE_Q5_1] = {NS_TYPE_Q8_1, quantize_q8_1_avx2, dot_q5_1_avx2},
-    [NS_TYPE_Q8_0] = {NS_TYPE_Q8_0, quantize_q8_0_avx2, dot_q8_0_avx2},
+    [NS_TYPE_Q8_0] = {NS_TYPE_Q8_0, quantize_q8_0_avx2, dot_q8_0_avx2, gemm_q8_0_avx2},
     [NS_TYPE_IQ4_NL] = {NS_TYPE_Q8_0, quantize_q8_0_avx2, dot_iq4_nl_avx2},
     [NS_TYPE_Q2_K] = {NS_TYPE_Q8_K, quantize_q8_K_avx2, dot_q2_K_avx2},
     [NS_TYPE_Q3_K] = {NS_TYPE_Q8_K, quantize_q8_K_avx2, dot_q3_K_avx2},
-    [NS_TYPE_Q4_K] = {NS_TYPE_Q8_K, quantize_q8_K_avx2, dot_q4_K_avx2},
+    [NS_TYPE_Q4_K] = {NS_TYPE_Q8_K, quantize_q8_K_avx2, dot_q4_K_avx2, gemm_q4_K_avx2},
     [NS_TYPE_Q5_K] = {NS_TYPE_Q8_K, quantize_q8_K_avx2, dot_q5_K_avx2},
-    [NS_TYPE_Q6_K] = {NS_TYPE_Q8_K, quantize_q8_K_avx2, dot_q6_K_avx2},
+    [NS_TYPE_Q6_K] = {NS_TYPE_Q8_K, quantize_q8_K_avx2, dot_q6_K_avx2, gemm_q6_K_avx2},
     [NS_TYPE_IQ4_XS] = {NS_TYPE_Q8_K, quantize_q8_K_avx2, dot_iq4_xs_avx2},
 };
 
