@@ -706,3 +706,10 @@ const struct ns_cuda_info *ns_backend_cuda_info(const ns_backend *b) {
     }
     return ns_cuda_get_info(((const cu_ctx *)b->ctx)->cu);
 }
+
+ns_status ns_backend_cuda_device_used(const ns_backend *b, uint64_t *used) {
+    if (b == NULL || b->iface != &g_cuda_iface) {
+        return NS_ERR_INVALID_ARG;
+    }
+    return ns_cuda_device_used(((const cu_ctx *)b->ctx)->cu, used);
+}

@@ -51,4 +51,8 @@ ns_status ns_backend_cuda_create_ex(const ns_model *model, const ns_backend_para
 struct ns_cuda_info;
 const struct ns_cuda_info *ns_backend_cuda_info(const ns_backend *b);
 
+/* Device memory in use on the backend's device right now (total - free,
+ * every process), for budget checks. NS_ERR_INVALID_ARG for other backends. */
+ns_status ns_backend_cuda_device_used(const ns_backend *b, uint64_t *used);
+
 #endif /* NS_BACKEND_CUDA_H */
