@@ -35,7 +35,8 @@ struct wk_engine {
     /* guarded by mu */
     wk_job *inbox; /* submitted, not yet seen by the engine thread (FIFO via inbox_tail) */
     wk_job *inbox_tail;
-    int64_t *cancels; /* [cancel_cap] job ids to cancel */
+    int64_t *cancels;   /* [cancel_cap] job ids to cancel */
+    int32_t *cancel_at; /* [cancel_cap] their attempts (-1: any) */
     int32_t n_cancels;
     int32_t cancel_cap;
     bool release_all;
@@ -176,7 +177,10 @@ static void admit(wk_engine *e, wk_job *j) {
 static void *engine_main(void *arg) {
     wk_engine *e = arg;
     int64_t *cancels = calloc((size_t)e->cancel_cap, sizeof(*cancels));
-    if (cancels == NULL) {
+    int32_t *cancel_at = calloc((size_t)e->cancel_cap, sizeof(*cancel_at));
+    if (cancels == NULL || cancel_at == NULL) {
+        free(cancels);
+        free(cancel_at);
         pthread_mutex_lock(&e->mu);
         e->fatal = true;
         snprintf(e->fatal_msg, sizeof(e->fatal_msg), "out of memory");
@@ -198,6 +202,7 @@ static void *engine_main(void *arg) {
         e->inbox = e->inbox_tail = NULL;
         int32_t n_cancels = e->n_cancels;
         memcpy(cancels, e->cancels, (size_t)n_cancels * sizeof(*cancels));
+        memcpy(cancel_at, e->cancel_at, (size_t)n_cancels * sizeof(*cancel_at));
         e->n_cancels = 0;
         bool start_release = e->release_all && !e->releasing;
         pthread_mutex_unlock(&e->mu);
@@ -205,12 +210,12 @@ static void *engine_main(void *arg) {
         /* cancels first, so a cancel for a job still in the inbox wins */
         for (int32_t i = 0; i < n_cancels; i++) {
             for (wk_job *j = in; j != NULL; j = j->next) {
-                if (j->job_id == cancels[i]) {
+                if (j->job_id == cancels[i] && (cancel_at[i] < 0 || cancel_at[i] == j->attempt)) {
                     j->cancel_wanted = true;
                 }
             }
             for (wk_job *j = e->running; j != NULL; j = j->next) {
-                if (j->job_id == cancels[i]) {
+                if (j->job_id == cancels[i] && (cancel_at[i] < 0 || cancel_at[i] == j->attempt)) {
                     j->cancel_wanted = true;
                     (void)ns_sched_cancel(e->sched, j->sched_id); /* on_finish unlinks it */
                     break;
@@ -251,6 +256,7 @@ static void *engine_main(void *arg) {
         }
     }
     free(cancels);
+    free(cancel_at);
     return NULL;
 }
 
@@ -326,8 +332,9 @@ ns_status wk_engine_create(const wk_engine_params *p, wk_engine **out, ns_err *e
     e->ctx = bp->kv.max_seq_len;
     e->cancel_cap = 4 * e->slots + 64;
     e->cancels = calloc((size_t)e->cancel_cap, sizeof(*e->cancels));
+    e->cancel_at = calloc((size_t)e->cancel_cap, sizeof(*e->cancel_at));
     int fds[2];
-    if (e->cancels == NULL || pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+    if (e->cancels == NULL || e->cancel_at == NULL || pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
         st = ns__err_set(err, NS_ERR_NOMEM, "engine: cannot allocate the cancel list or notify pipe");
         goto fail;
     }
@@ -375,6 +382,7 @@ void wk_engine_destroy(wk_engine **pe) {
     free_list(e->running);
     free_list(e->finished);
     free(e->cancels);
+    free(e->cancel_at);
     if (e->pipe_rd >= 0) {
         close(e->pipe_rd);
     }
@@ -424,14 +432,15 @@ void wk_engine_submit(wk_engine *e, wk_job *job) {
     pthread_mutex_unlock(&e->mu);
 }
 
-void wk_engine_cancel(wk_engine *e, int64_t job_id) {
+void wk_engine_cancel(wk_engine *e, int64_t job_id, int32_t attempt) {
     pthread_mutex_lock(&e->mu);
     bool dup = false;
     for (int32_t i = 0; i < e->n_cancels; i++) {
-        dup |= e->cancels[i] == job_id;
+        dup |= e->cancels[i] == job_id && e->cancel_at[i] == attempt;
     }
     if (!dup && e->n_cancels < e->cancel_cap) {
-        e->cancels[e->n_cancels++] = job_id;
+        e->cancels[e->n_cancels] = job_id;
+        e->cancel_at[e->n_cancels++] = attempt;
         pthread_cond_signal(&e->cv);
     }
     pthread_mutex_unlock(&e->mu);

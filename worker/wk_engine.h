@@ -61,10 +61,10 @@ const char *wk_engine_backend_name(const wk_engine *e);
 /* Hand a prepared job to the engine (ownership moves). */
 void wk_engine_submit(wk_engine *e, wk_job *job);
 
-/* Ask the engine to stop job `job_id` at its next step; it comes back with
- * outcome WK_OUT_CANCELLED (or finished, if it finished first). Unknown ids
- * are ignored. */
-void wk_engine_cancel(wk_engine *e, int64_t job_id);
+/* Ask the engine to stop job `job_id` (only its lease `attempt`; -1: any) at
+ * its next step; it comes back with outcome WK_OUT_CANCELLED (or finished,
+ * if it finished first). Unknown jobs are ignored. */
+void wk_engine_cancel(wk_engine *e, int64_t job_id, int32_t attempt);
 
 /* Stop every job inside: they come back with outcome WK_OUT_RELEASED, and
  * jobs submitted later are returned the same way at once. */

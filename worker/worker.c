@@ -69,9 +69,10 @@ static double now_s(void) {
 
 /* ---- held table --------------------------------------------------------- */
 
-static int32_t held_find(const wk_worker *w, int64_t job_id) {
+/* Index of (job_id, attempt) in the held table; attempt -1 matches any. */
+static int32_t held_find(const wk_worker *w, int64_t job_id, int32_t attempt) {
     for (int32_t i = 0; i < w->n_held; i++) {
-        if (w->held[i].job_id == job_id) {
+        if (w->held[i].job_id == job_id && (attempt < 0 || w->held[i].attempt == attempt)) {
             return i;
         }
     }
@@ -386,9 +387,18 @@ static void on_job(wk_worker *w) {
         }
         return;
     }
-    if (held_find(w, m.job_id) >= 0) {
-        NS_LOGW("worker: job %" PRId64 " sent twice; ignored", m.job_id);
+    if (held_find(w, m.job_id, m.attempt) >= 0) {
+        NS_LOGW("worker: job %" PRId64 " attempt %d sent twice; ignored", m.job_id, m.attempt);
         return;
+    }
+    int32_t older = held_find(w, m.job_id, -1);
+    if (older >= 0) {
+        /* A newer lease of a job we still run under an older one (the broker
+         * requeued it while we were out of touch): the old attempt's outcome
+         * would be stale, so stop it and run the new one. */
+        NS_LOGI("worker: job %" PRId64 " came back as attempt %d; dropping attempt %d", m.job_id, m.attempt,
+                w->held[older].attempt);
+        wk_engine_cancel(w->eng, m.job_id, w->held[older].attempt);
     }
     wk_job *j = NULL;
     bool give_back = w->draining || w->n_held >= w->held_cap || !ns_mp_str_eq(m.model, m.model_len, w->cfg.model_name);
@@ -446,8 +456,9 @@ static void on_cancel(wk_worker *w) {
     if (id <= 0) {
         return;
     }
-    if (held_find(w, id) >= 0) {
-        wk_engine_cancel(w->eng, id); /* comes back as CANCELLED (or finished first) */
+    if (held_find(w, id, at > 0 && at <= INT32_MAX ? (int32_t)at : -1) >= 0) {
+        /* comes back as CANCELLED (or finished first) */
+        wk_engine_cancel(w->eng, id, at > 0 && at <= INT32_MAX ? (int32_t)at : -1);
     } else if (at > 0 && at <= INT32_MAX && w->db_up) {
         /* Not ours any more as far as we know; the fenced ack is harmless. */
         ns_status st = ns_queue_ack_cancel(w->db, id, (int32_t)at);
@@ -488,7 +499,9 @@ static void on_ready_ok(wk_worker *w, const uint8_t *body, size_t len) {
                     return;
                 }
                 /* The lease is lost: stop working on it (its write would be stale). */
-                wk_engine_cancel(w->eng, id);
+                if (at > 0 && at <= INT32_MAX) {
+                    wk_engine_cancel(w->eng, id, (int32_t)at);
+                }
             }
         } else if (ns_mp_skip(&r) != NS_OK) {
             return;
@@ -524,8 +537,14 @@ static void on_error(wk_worker *w, const uint8_t *body, size_t len) {
     }
     NS_LOGW("worker: broker error %.*s: %.*s", (int)cl, code, (int)ml, msg);
     if (ns_mp_str_eq(code, cl, NS_EC_UNKNOWN_WORKER)) {
-        w->registered = false;
-        send_ready(w);
+        /* The broker does not know us (it restarted, or dropped us). Every
+         * message we sent meanwhile earns one of these: send READY once, not
+         * once per error, since each READY makes the broker requeue what it
+         * does not list. */
+        if (w->registered || w->ready_sent == 0) {
+            w->registered = false;
+            send_ready(w);
+        }
     } else if (rid == w->ready_rid || !w->registered) {
         /* READY refused (database down, broker draining, table full): again in a second. */
         w->registered = false;
@@ -719,6 +738,10 @@ ns_status wk_worker_run(wk_worker *w) {
             n_items = 1;
         }
         long timeout = w->pending != NULL ? 100 : 250;
+        long to_hb = (long)((w->next_hb - now_s()) * 1000.0);
+        if (to_hb < timeout) {
+            timeout = to_hb > 0 ? to_hb : 0;
+        }
         if (zmq_poll(items, n_items, timeout) < 0 && errno != EINTR) {
             NS_LOGE("worker: zmq_poll: %s", zmq_strerror(errno));
             break;
