@@ -78,8 +78,8 @@ __global__ void __launch_bounds__(NS__ATTN_WARPS * 32)
         if (page < 0 || page >= kv.n_pages) {
             continue; /* uniform across the warp: j is */
         }
-        const int64_t off =
-            (int64_t)page * kv.page_stride + (int64_t)(j % kv.page_size) * kv.token_stride + (int64_t)kvh * kv.head_stride;
+        const int64_t off = (int64_t)page * kv.page_stride + (int64_t)(j % kv.page_size) * kv.token_stride +
+                            (int64_t)kvh * kv.head_stride;
         const __half *kp = (const __half *)kv.k + off;
         const __half *vp = (const __half *)kv.v + off;
         float s = 0.0f;
@@ -200,8 +200,8 @@ ns_status ns_cuda_kv_store(ns_cuda *c, const ns_cuda_kv_view *kv, const ns_cuda_
 }
 
 ns_status ns_cuda_attention(ns_cuda *c, const ns_cuda_kv_view *kv, const ns_cuda_attn_batch *b, const float *d_q,
-                            int64_t q_stride, float *d_out, int64_t out_stride, int n_head, int n_head_kv,
-                            int head_dim, float scale) {
+                            int64_t q_stride, float *d_out, int64_t out_stride, int n_head, int n_head_kv, int head_dim,
+                            float scale) {
     NS_CU_ARG(c, kv_view_ok(kv) && b != NULL && b->n_tokens >= 0 && b->n_tokens <= 65535 && b->max_pages > 0);
     NS_CU_ARG(c, n_head > 0 && n_head <= 65535 && n_head_kv > 0 && n_head % n_head_kv == 0);
     NS_CU_ARG(c, head_dim > 0 && head_dim <= NS__ATTN_DPL * 32 && b->max_pos >= 0);
@@ -228,8 +228,8 @@ ns_status ns_cuda_attention(ns_cuda *c, const ns_cuda_kv_view *kv, const ns_cuda
     const int chunk = (int)((max_keys + n_split - 1) / n_split);
     const dim3 grid((unsigned)n_split, (unsigned)n_head, (unsigned)b->n_tokens);
     k_attn<<<grid, NS__ATTN_WARPS * 32, 0, c->compute>>>(*kv, b->tok_seq, b->tok_pos, b->page_table, b->max_pages, d_q,
-                                                        q_stride, d_out, out_stride, c->d_attn_part, n_head,
-                                                        n_head / n_head_kv, head_dim, scale, chunk);
+                                                         q_stride, d_out, out_stride, c->d_attn_part, n_head,
+                                                         n_head / n_head_kv, head_dim, scale, chunk);
     NS_CU_LAUNCHED(c);
     if (n_split > 1) {
         const dim3 g2((unsigned)n_head, (unsigned)b->n_tokens);

@@ -193,10 +193,18 @@ void ns_cuda_destroy(ns_cuda **pc) {
     *pc = NULL;
 }
 
-const ns_cuda_info *ns_cuda_get_info(const ns_cuda *c) { return &c->info; }
-const char *ns_cuda_errmsg(const ns_cuda *c) { return ns_err_msg(&c->err); }
-const ns_err *ns_cuda_err(const ns_cuda *c) { return &c->err; }
-ns_arena *ns_cuda_arena(ns_cuda *c) { return &c->arena; }
+const ns_cuda_info *ns_cuda_get_info(const ns_cuda *c) {
+    return &c->info;
+}
+const char *ns_cuda_errmsg(const ns_cuda *c) {
+    return ns_err_msg(&c->err);
+}
+const ns_err *ns_cuda_err(const ns_cuda *c) {
+    return &c->err;
+}
+ns_arena *ns_cuda_arena(ns_cuda *c) {
+    return &c->arena;
+}
 
 void *ns_cuda_alloc(ns_cuda *c, size_t bytes, size_t align) {
     void *p = ns_arena_alloc(&c->arena, bytes, align);

@@ -86,8 +86,8 @@ ns_status ns_cuda_embed(ns_cuda *c, ns_type type, const void *d_table, int64_t n
     const dim3 grid(ns__cdiv((n_embd + 7) / 8, threads), (unsigned)n_tokens);
     ns__dispatch_type(type, [&](auto tag) {
         constexpr int T = decltype(tag)::value;
-        k_embed<T><<<grid, threads, 0, c->compute>>>((const uint8_t *)d_table, n_vocab, n_embd, row_bytes, d_tokens,
-                                                     d_out);
+        k_embed<T>
+            <<<grid, threads, 0, c->compute>>>((const uint8_t *)d_table, n_vocab, n_embd, row_bytes, d_tokens, d_out);
     });
     NS_CU_LAUNCHED(c);
     return NS_OK;
@@ -152,8 +152,8 @@ ns_status ns__cuda_dequant_f16(ns_cuda *c, ns_type type, const void *d_w, int64_
     const unsigned blocks = ns__cdiv((K + 7) / 8 * n_rows, threads);
     ns__dispatch_type(type, [&](auto tag) {
         constexpr int T = decltype(tag)::value;
-        k_dequant_rows<T, __half><<<blocks, threads, 0, c->compute>>>((const uint8_t *)d_w, K, row_bytes, row0,
-                                                                      n_rows, (__half *)d_out16);
+        k_dequant_rows<T, __half>
+            <<<blocks, threads, 0, c->compute>>>((const uint8_t *)d_w, K, row_bytes, row0, n_rows, (__half *)d_out16);
     });
     NS_CU_LAUNCHED(c);
     return NS_OK;

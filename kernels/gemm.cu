@@ -46,9 +46,9 @@ static ns_status matmul_gemm(ns_cuda *c, ns_type type, const void *d_w, int64_t 
     }
     if (type == NS_TYPE_F32) {
         const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
-        NS_CUBLAS(c, cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, M, (int)K, &alpha, d_w, CUDA_R_32F,
-                                  (int)K, d_x, CUDA_R_32F, (int)ldx, &beta, d_y, CUDA_R_32F, (int)ldy,
-                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+        NS_CUBLAS(c, cublasGemmEx(c->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, M, (int)K, &alpha, d_w, CUDA_R_32F, (int)K,
+                                  d_x, CUDA_R_32F, (int)ldx, &beta, d_y, CUDA_R_32F, (int)ldy, CUBLAS_COMPUTE_32F,
+                                  CUBLAS_GEMM_DEFAULT));
         return NS_OK;
     }
     if (!c->scratch_ready) {
@@ -64,7 +64,7 @@ static ns_status matmul_gemm(ns_cuda *c, ns_type type, const void *d_w, int64_t 
         __half *x16 = (__half *)c->d_x16;
         const int64_t blocks = ((int64_t)mc * K + 255) / 256;
         k_f32_to_f16_rows<<<(unsigned)(blocks < 4096 ? blocks : 4096), 256, 0, c->compute>>>(d_x + (int64_t)m0 * ldx,
-                                                                                            ldx, K, mc, x16);
+                                                                                             ldx, K, mc, x16);
         NS_CU_LAUNCHED(c);
         float *y = d_y + (int64_t)m0 * ldy;
         if (type == NS_TYPE_F16) {
@@ -99,7 +99,7 @@ ns_status ns_cuda_matmul_path(ns_cuda *c, ns_type type, const void *d_w, int64_t
     return matmul_gemm(c, type, d_w, N, K, d_x, ldx, M, d_y, ldy, accumulate);
 }
 
-ns_status ns_cuda_matmul(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x,
-                         int64_t ldx, int M, float *d_y, int64_t ldy, bool accumulate) {
+ns_status ns_cuda_matmul(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x, int64_t ldx,
+                         int M, float *d_y, int64_t ldy, bool accumulate) {
     return ns_cuda_matmul_path(c, type, d_w, N, K, d_x, ldx, M, d_y, ldy, accumulate, 0);
 }

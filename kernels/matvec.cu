@@ -84,14 +84,30 @@ static void launch_matvec(cudaStream_t s, const uint8_t *w, int64_t N, int64_t K
     const unsigned blocks = ns__cdiv(N, NS__MV_ROWS);
     const int threads = NS__MV_WARPS * 32;
     switch (M) {
-    case 1: k_matvec<T, 1><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
-    case 2: k_matvec<T, 2><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
-    case 3: k_matvec<T, 3><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
-    case 4: k_matvec<T, 4><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
-    case 5: k_matvec<T, 5><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
-    case 6: k_matvec<T, 6><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
-    case 7: k_matvec<T, 7><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
-    default: k_matvec<T, 8><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc); break;
+    case 1:
+        k_matvec<T, 1><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc);
+        break;
+    case 2:
+        k_matvec<T, 2><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc);
+        break;
+    case 3:
+        k_matvec<T, 3><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc);
+        break;
+    case 4:
+        k_matvec<T, 4><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc);
+        break;
+    case 5:
+        k_matvec<T, 5><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc);
+        break;
+    case 6:
+        k_matvec<T, 6><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc);
+        break;
+    case 7:
+        k_matvec<T, 7><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc);
+        break;
+    default:
+        k_matvec<T, 8><<<blocks, threads, 0, s>>>(w, N, K, row_bytes, x, ldx, y, ldy, acc);
+        break;
     }
 }
 

@@ -50,16 +50,16 @@ typedef struct ns_cuda ns_cuda;
 int ns_cuda_device_count(void);
 
 typedef struct ns_cuda_info {
-    int device;                  /* CUDA ordinal */
-    char name[128];              /* "NVIDIA H100 80GB HBM3" */
-    int cc_major, cc_minor;      /* compute capability */
-    int sm_count;                /* multiprocessors */
-    uint64_t total_bytes;        /* device memory */
-    uint64_t free_before_ctx;    /* free bytes before our context existed (NVML); 0 when unknown */
-    uint64_t free_after_ctx;     /* free bytes after context + streams + cuBLAS handle, before the arena */
-    uint64_t context_overhead;   /* free_before_ctx - free_after_ctx; 0 when unknown */
-    bool overhead_exact;         /* false: NVML was unavailable, overhead is total - free_after_ctx */
-    uint64_t arena_bytes;        /* the one device allocation */
+    int device;                /* CUDA ordinal */
+    char name[128];            /* "NVIDIA H100 80GB HBM3" */
+    int cc_major, cc_minor;    /* compute capability */
+    int sm_count;              /* multiprocessors */
+    uint64_t total_bytes;      /* device memory */
+    uint64_t free_before_ctx;  /* free bytes before our context existed (NVML); 0 when unknown */
+    uint64_t free_after_ctx;   /* free bytes after context + streams + cuBLAS handle, before the arena */
+    uint64_t context_overhead; /* free_before_ctx - free_after_ctx; 0 when unknown */
+    bool overhead_exact;       /* false: NVML was unavailable, overhead is total - free_after_ctx */
+    uint64_t arena_bytes;      /* the one device allocation */
 } ns_cuda_info;
 
 /* Create a handle on `device`: context, compute + copy streams, cuBLAS, and
@@ -115,12 +115,12 @@ void ns_cuda_host_unregister(ns_cuda *c, void *h);
 /* Sizes of the working buffers the ops below need. All of them are taken
  * from the arena by ns_cuda_reserve_scratch, once. */
 typedef struct ns_cuda_scratch_cfg {
-    int max_tokens;             /* largest number of activation rows per op (the ubatch) */
-    int64_t max_k;              /* largest inner dimension of any matmul */
-    size_t gemm_dequant_bytes;  /* fp16 weight-chunk scratch for large-batch matmul; 0 = default (64 MiB) */
-    size_t cublas_ws_bytes;     /* cublasSetWorkspace size; 0 = default (32 MiB) */
-    size_t attn_partial_bytes;  /* split-K flash-decoding partials; 0 = default (16 MiB) */
-    size_t embd_row_bytes;      /* largest token-embedding row in bytes, for host-side gathering; 0 = none */
+    int max_tokens;            /* largest number of activation rows per op (the ubatch) */
+    int64_t max_k;             /* largest inner dimension of any matmul */
+    size_t gemm_dequant_bytes; /* fp16 weight-chunk scratch for large-batch matmul; 0 = default (64 MiB) */
+    size_t cublas_ws_bytes;    /* cublasSetWorkspace size; 0 = default (32 MiB) */
+    size_t attn_partial_bytes; /* split-K flash-decoding partials; 0 = default (16 MiB) */
+    size_t embd_row_bytes;     /* largest token-embedding row in bytes, for host-side gathering; 0 = none */
 } ns_cuda_scratch_cfg;
 
 /* Bytes ns_cuda_reserve_scratch will take for `cfg` (alignment included), for
@@ -196,8 +196,8 @@ ns_status ns_cuda_gather_rows(ns_cuda *c, const float *d_src, int64_t ld_src, co
  * scratch and runs cublasGemmEx on tensor cores (F32 weights use an fp32
  * GEMM). The GEMM path needs ns_cuda_reserve_scratch with max_k >= K.
  * y must not overlap x. */
-ns_status ns_cuda_matmul(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x,
-                         int64_t ldx, int M, float *d_y, int64_t ldy, bool accumulate);
+ns_status ns_cuda_matmul(ns_cuda *c, ns_type type, const void *d_w, int64_t N, int64_t K, const float *d_x, int64_t ldx,
+                         int M, float *d_y, int64_t ldy, bool accumulate);
 
 /* Batch size at or below which ns_cuda_matmul uses the fused kernel. */
 #define NS_CUDA_MATVEC_MAX_M 8
@@ -232,7 +232,7 @@ typedef struct ns_cuda_attn_batch {
     const int32_t *page_table; /* [n_seq_rows][max_pages] physical page ids */
     int max_pages;             /* columns of page_table */
     int n_tokens;
-    int max_pos;               /* max over tokens of tok_pos[t] (host-known bound; sizes the split) */
+    int max_pos; /* max over tokens of tok_pos[t] (host-known bound; sizes the split) */
 } ns_cuda_attn_batch;
 
 /* Convert k[t], v[t] (float [n_tokens][n_head_kv*head_dim], row strides in
@@ -248,8 +248,8 @@ ns_status ns_cuda_kv_store(ns_cuda *c, const ns_cuda_kv_view *kv, const ns_cuda_
  * blocks (flash-decoding) and merged, within the reserved partial scratch.
  * Run after ns_cuda_kv_store of the same tokens. */
 ns_status ns_cuda_attention(ns_cuda *c, const ns_cuda_kv_view *kv, const ns_cuda_attn_batch *b, const float *d_q,
-                            int64_t q_stride, float *d_out, int64_t out_stride, int n_head, int n_head_kv,
-                            int head_dim, float scale);
+                            int64_t q_stride, float *d_out, int64_t out_stride, int n_head, int n_head_kv, int head_dim,
+                            float scale);
 
 /* ---- sampling ---------------------------------------------------------------- */
 
@@ -291,11 +291,11 @@ ns_status ns_cuda_staging_release(ns_cuda *c, int slot);
 /* ---- measurements for the planner and bench -------------------------------- */
 
 typedef struct ns_cuda_measurements {
-    double h2d_bytes_per_s;  /* pinned host -> device, >= 1 GiB copied */
-    double d2d_bytes_per_s;  /* device -> device copy: counts read + write bytes */
-    double gemm_flops;       /* fp16 cublasGemmEx, f32 accumulate */
-    int gemm_n;              /* the n of the n^3 GEMM actually run (8192, less if the arena is small) */
-    double seconds;          /* wall time of the whole measurement */
+    double h2d_bytes_per_s; /* pinned host -> device, >= 1 GiB copied */
+    double d2d_bytes_per_s; /* device -> device copy: counts read + write bytes */
+    double gemm_flops;      /* fp16 cublasGemmEx, f32 accumulate */
+    int gemm_n;             /* the n of the n^3 GEMM actually run (8192, less if the arena is small) */
+    double seconds;         /* wall time of the whole measurement */
 } ns_cuda_measurements;
 
 /* Measure PCIe H2D (cudaHostAlloc source, `h2d_bytes` >= 1 GiB total in

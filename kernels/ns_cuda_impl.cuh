@@ -32,16 +32,16 @@ struct ns_cuda {
     /* scratch, reserved once (ns_cuda_reserve_scratch) */
     bool scratch_ready;
     ns_cuda_scratch_cfg scratch;
-    void *d_gemm_w16;      /* gemm_dequant_bytes: fp16 chunk of W rows */
+    void *d_gemm_w16; /* gemm_dequant_bytes: fp16 chunk of W rows */
     size_t gemm_w16_bytes;
-    void *d_x16;           /* [max_tokens][max_k] fp16 activations for the GEMM path */
-    void *d_blas_ws;       /* cuBLAS workspace */
-    float *d_attn_part;    /* split-K partials: [..][head_dim + 2] floats */
+    void *d_x16;        /* [max_tokens][max_k] fp16 activations for the GEMM path */
+    void *d_blas_ws;    /* cuBLAS workspace */
+    float *d_attn_part; /* split-K partials: [..][head_dim + 2] floats */
     size_t attn_part_bytes;
-    void *d_embd_rows;     /* [max_tokens][embd_row_bytes] gathered embedding rows */
-    void *h_embd_rows;     /* pinned host twin of d_embd_rows */
-    int32_t *d_embd_ids;   /* [max_tokens] 0..n-1 */
-    int32_t *h_embd_ids;   /* pinned host twin */
+    void *d_embd_rows;   /* [max_tokens][embd_row_bytes] gathered embedding rows */
+    void *h_embd_rows;   /* pinned host twin of d_embd_rows */
+    int32_t *d_embd_ids; /* [max_tokens] 0..n-1 */
+    int32_t *h_embd_ids; /* pinned host twin */
 
     /* staging slots */
     int n_slots;
@@ -83,7 +83,9 @@ ns_status ns__cublas_fail(ns_cuda *c, cublasStatus_t s, const char *what, const 
         }                                                                                                              \
     } while (0)
 
-static inline unsigned ns__cdiv(int64_t a, int64_t b) { return (unsigned)((a + b - 1) / b); }
+static inline unsigned ns__cdiv(int64_t a, int64_t b) {
+    return (unsigned)((a + b - 1) / b);
+}
 
 /* Warp-wide sum / max (all 32 lanes participate). */
 __device__ __forceinline__ float ns__warp_sum(float v) {

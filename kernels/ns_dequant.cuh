@@ -78,7 +78,9 @@ NS_HD float ns__bf2f(uint16_t h) {
 /* Little-endian loads. Every 2-byte field in the formats below sits at an
  * even offset of an even-sized block, and rows start at even offsets, so the
  * 16-bit load is aligned. Wider fields are assembled from bytes. */
-NS_HD uint16_t ns__ld16(const uint8_t *p) { return *(const uint16_t *)p; }
+NS_HD uint16_t ns__ld16(const uint8_t *p) {
+    return *(const uint16_t *)p;
+}
 NS_HD uint32_t ns__ld32u(const uint8_t *p) {
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
@@ -87,22 +89,38 @@ NS_HD uint32_t ns__ld32u(const uint8_t *p) {
 NS_HD int ns__iq4nl(int i) {
     /* A switch keeps the table out of constant memory so host and device share it. */
     switch (i & 15) {
-    case 0: return -127;
-    case 1: return -104;
-    case 2: return -83;
-    case 3: return -65;
-    case 4: return -49;
-    case 5: return -35;
-    case 6: return -22;
-    case 7: return -10;
-    case 8: return 1;
-    case 9: return 13;
-    case 10: return 25;
-    case 11: return 38;
-    case 12: return 53;
-    case 13: return 69;
-    case 14: return 89;
-    default: return 113;
+    case 0:
+        return -127;
+    case 1:
+        return -104;
+    case 2:
+        return -83;
+    case 3:
+        return -65;
+    case 4:
+        return -49;
+    case 5:
+        return -35;
+    case 6:
+        return -22;
+    case 7:
+        return -10;
+    case 8:
+        return 1;
+    case 9:
+        return 13;
+    case 10:
+        return 25;
+    case 11:
+        return 38;
+    case 12:
+        return 53;
+    case 13:
+        return 69;
+    case 14:
+        return 89;
+    default:
+        return 113;
     }
 }
 
@@ -401,20 +419,22 @@ template <> struct ns__dq<NS_TYPE_IQ4_XS> {
 };
 
 /* Bytes of one row of K elements (K a multiple of the block size). */
-template <int T> NS_HD int64_t ns__row_bytes(int64_t K) { return K / ns__dq<T>::blck * ns__dq<T>::bytes; }
+template <int T> NS_HD int64_t ns__row_bytes(int64_t K) {
+    return K / ns__dq<T>::blck * ns__dq<T>::bytes;
+}
 
 /* Call f(std::integral_constant<int, T>{}) for the runtime `type` (a generic
  * lambda reads T as decltype(tag)::value); returns false for unsupported
  * types. Keeps the list of types in one place. */
 #define NS__FOR_EACH_WEIGHT_TYPE(X)                                                                                    \
-    X(F32) X(F16) X(BF16) X(Q4_0) X(Q4_1) X(Q5_0) X(Q5_1) X(Q8_0) X(Q2_K) X(Q3_K) X(Q4_K) X(Q5_K) X(Q6_K) X(IQ4_NL)  \
-        X(IQ4_XS)
+    X(F32)                                                                                                             \
+    X(F16) X(BF16) X(Q4_0) X(Q4_1) X(Q5_0) X(Q5_1) X(Q8_0) X(Q2_K) X(Q3_K) X(Q4_K) X(Q5_K) X(Q6_K) X(IQ4_NL) X(IQ4_XS)
 
 template <typename F> static inline bool ns__dispatch_type(ns_type type, F &&f) {
     switch (type) {
 #define NS__CASE(name)                                                                                                 \
     case NS_TYPE_##name:                                                                                               \
-        f(std::integral_constant<int, NS_TYPE_##name>{});                                                                       \
+        f(std::integral_constant<int, NS_TYPE_##name>{});                                                              \
         return true;
         NS__FOR_EACH_WEIGHT_TYPE(NS__CASE)
 #undef NS__CASE

@@ -44,8 +44,7 @@ ns_status ns_cuda_rope(ns_cuda *c, float *d_x, int n_tokens, int n_head, int hea
     const int pairs = n_head * (n_rot / 2);
     const int threads = 128;
     const dim3 grid(ns__cdiv(pairs, threads), (unsigned)n_tokens);
-    k_rope<<<grid, threads, 0, c->compute>>>(d_x, n_head, head_dim, row_stride, d_pos, (int)mode, n_rot,
-                                             d_inv_freq);
+    k_rope<<<grid, threads, 0, c->compute>>>(d_x, n_head, head_dim, row_stride, d_pos, (int)mode, n_rot, d_inv_freq);
     NS_CU_LAUNCHED(c);
     return NS_OK;
 }

@@ -43,9 +43,9 @@
 
 typedef struct cu_weight {
     const ns_tensor *t;
-    int32_t layer;      /* owning layer, -1 for globals */
-    void *d;            /* device address when resident */
-    uint64_t slot_off;  /* offset inside the layer's staging package when streamed */
+    int32_t layer;     /* owning layer, -1 for globals */
+    void *d;           /* device address when resident */
+    uint64_t slot_off; /* offset inside the layer's staging package when streamed */
 } cu_weight;
 
 typedef struct cu_ctx {
@@ -55,24 +55,24 @@ typedef struct cu_ctx {
     ns_backend_cuda_params cp;
     ns_cuda *cu;
 
-    cu_weight *w;          /* [n_tensors] */
+    cu_weight *w; /* [n_tensors] */
     int32_t n_tensors;
     bool *resident;        /* [n_layer] */
     int32_t *stream_index; /* [n_layer] index among streamed layers, -1 if resident */
     int32_t *streamed;     /* [n_streamed] layer ids in order */
     int32_t n_streamed;
-    uint64_t *pkg_bytes;   /* [n_layer] bytes of a streamed layer's package */
-    uint8_t *h_pkg;        /* pinned: every streamed layer's package, back to back */
-    uint64_t *pkg_off;     /* [n_layer] offset of the layer's package in h_pkg */
+    uint64_t *pkg_bytes; /* [n_layer] bytes of a streamed layer's package */
+    uint8_t *h_pkg;      /* pinned: every streamed layer's package, back to back */
+    uint64_t *pkg_off;   /* [n_layer] offset of the layer's package in h_pkg */
     uint64_t slot_bytes;
     int32_t n_slots;
-    void *h_embd;          /* pinned copy of token_embd when it stays on the host */
+    void *h_embd; /* pinned copy of token_embd when it stays on the host */
 
     float *act[NS_ACT_COUNT]; /* [max_tokens][act_w] each */
     int32_t act_w[NS_ACT_COUNT];
     uint16_t *k_pool, *v_pool; /* [n_layer][layer_elems] f16 */
     uint64_t layer_elems;
-    int32_t max_pages;         /* page-table columns the device tables hold */
+    int32_t max_pages; /* page-table columns the device tables hold */
     int32_t *d_tok, *d_pos, *d_slot, *d_pages, *d_logit_rows;
     float *d_inv_freq; /* [n_rot/2] */
 
@@ -89,13 +89,15 @@ typedef struct cu_ctx {
 
 /* ---- sizing ---------------------------------------------------------------- */
 
-static uint64_t al(uint64_t n) { return (n + CU_ALIGN - 1) & ~(CU_ALIGN - 1); }
+static uint64_t al(uint64_t n) {
+    return (n + CU_ALIGN - 1) & ~(CU_ALIGN - 1);
+}
 
 static int32_t tensor_layer(const ns_model *m, const ns_tensor *t) {
     const ns_hparams *hp = ns_model_hparams(m);
     for (int32_t il = 0; il < hp->n_layer; il++) {
         const ns_layer *L = ns_model_layer(m, il);
-        const ns_tensor *f[] = {L->attn_norm, L->wq, L->wk, L->wv,       L->wo,   L->bq,
+        const ns_tensor *f[] = {L->attn_norm, L->wq, L->wk,       L->wv,     L->wo,   L->bq,
                                 L->bk,        L->bv, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
         for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
             if (f[i] != NULL && f[i] == t) {
@@ -178,8 +180,8 @@ static uint64_t plan_arena(const ns_model *m, const ns_backend_params *p, const 
         total += al((uint64_t)p->max_tokens * (uint64_t)ns_act_width(hp, (ns_act)a) * sizeof(float));
     }
     const uint64_t cap = (uint64_t)p->max_tokens;
-    total += 4 * al(cap * sizeof(int32_t));                            /* tok, pos, slot, logit_rows */
-    total += al(cap * (uint64_t)page_cols(p) * sizeof(int32_t));       /* page tables */
+    total += 4 * al(cap * sizeof(int32_t));                             /* tok, pos, slot, logit_rows */
+    total += al(cap * (uint64_t)page_cols(p) * sizeof(int32_t));        /* page tables */
     total += al((uint64_t)(hp->n_rot / 2 > 0 ? hp->n_rot / 2 : 1) * 4); /* rope table */
     ns_cuda_scratch_cfg sc = scratch_cfg(m, p, cp);
     uint64_t scratch = ns_cuda_scratch_bytes(&sc);
@@ -206,7 +208,9 @@ uint64_t ns_backend_cuda_arena_bytes(const ns_model *model, const ns_backend_par
 
 /* ---- error latch -------------------------------------------------------------- */
 
-static bool ok(cu_ctx *c) { return c->st == NS_OK; }
+static bool ok(cu_ctx *c) {
+    return c->st == NS_OK;
+}
 
 static void latch(cu_ctx *c, ns_status st) {
     if (st != NS_OK && c->st == NS_OK) {
@@ -283,7 +287,9 @@ static void cu_destroy(void *ctx) {
     free(c);
 }
 
-static const char *cu_errmsg(void *ctx) { return ns_err_msg(&((cu_ctx *)ctx)->err); }
+static const char *cu_errmsg(void *ctx) {
+    return ns_err_msg(&((cu_ctx *)ctx)->err);
+}
 
 static ns_status cu_begin(void *ctx, const ns_ubatch *ub) {
     cu_ctx *c = ctx;
@@ -295,8 +301,8 @@ static ns_status cu_begin(void *ctx, const ns_ubatch *ub) {
                            c->p.max_tokens);
     }
     if (ub->max_pages > c->max_pages || ub->n_seq > c->p.max_tokens || ub->n_logits > c->p.max_tokens) {
-        return ns__err_set(&c->err, NS_ERR_INVALID_ARG, "cuda: ubatch page table of %d columns (max %d)",
-                           ub->max_pages, c->max_pages);
+        return ns__err_set(&c->err, NS_ERR_INVALID_ARG, "cuda: ubatch page table of %d columns (max %d)", ub->max_pages,
+                           c->max_pages);
     }
     const size_t n = (size_t)ub->n_tokens;
     int32_t max_pos = 0;
@@ -347,8 +353,8 @@ static void cu_embed(void *ctx, const ns_tensor *tok_embd, ns_act out, int32_t n
         return;
     }
     if (c->h_embd != NULL) {
-        latch(c, ns_cuda_embed_host(c->cu, tok_embd->type, c->h_embd, tok_embd->ne[1], tok_embd->ne[0], c->ub->token,
-                                    n, c->act[out]));
+        latch(c, ns_cuda_embed_host(c->cu, tok_embd->type, c->h_embd, tok_embd->ne[1], tok_embd->ne[0], c->ub->token, n,
+                                    c->act[out]));
         return;
     }
     latch(c, ns_cuda_embed(c->cu, tok_embd->type, weight(c, tok_embd), tok_embd->ne[1], tok_embd->ne[0], c->d_tok, n,
@@ -461,14 +467,17 @@ static void cu_get_rows(void *ctx, ns_act in, ns_act out) {
 static ns_status cu_end(void *ctx, float *logits, int32_t n_logits) {
     cu_ctx *c = ctx;
     enter_layer(c, -1);
-    if (ok(c) && c->n_streamed > 0) {
-        prefetch_pass(c); /* weights do not change: the next pass's first K layers can upload now */
-    }
     if (ok(c) && logits != NULL && n_logits > 0) {
         latch(c, ns_cuda_d2h(c->cu, logits, c->act[NS_ACT_LOGITS],
                              (size_t)n_logits * (size_t)c->act_w[NS_ACT_LOGITS] * sizeof(float)));
     }
     latch(c, ns_cuda_sync(c->cu));
+    /* Weights do not change: the next pass's first K streamed layers upload
+     * now, overlapping the host's sampling and batch building. Issued after
+     * the sync so that `end` never waits for them. */
+    if (ok(c) && c->n_streamed > 0) {
+        prefetch_pass(c);
+    }
     c->ub = NULL;
     return c->st;
 }
@@ -548,8 +557,8 @@ static ns_status create_inner(cu_ctx *c, ns_err *err) {
     c->streamed = calloc((size_t)hp->n_layer, sizeof(int32_t));
     c->pkg_bytes = calloc((size_t)hp->n_layer, sizeof(uint64_t));
     c->pkg_off = calloc((size_t)hp->n_layer, sizeof(uint64_t));
-    if (c->w == NULL || c->resident == NULL || c->stream_index == NULL || c->streamed == NULL ||
-        c->pkg_bytes == NULL || c->pkg_off == NULL) {
+    if (c->w == NULL || c->resident == NULL || c->stream_index == NULL || c->streamed == NULL || c->pkg_bytes == NULL ||
+        c->pkg_off == NULL) {
         return ns__err_set(err, NS_ERR_NOMEM, "cuda: out of host memory");
     }
     uint64_t host_total = 0;

@@ -165,7 +165,7 @@ static void test_matmul(void) {
             test_matmul_case(t, 64, 172, 64, 0, false);
         }
         test_matmul_case(t, 96, K1 * 3, 64, 1, false); /* fused path in chunks of 8; K spans tiles */
-        test_matmul_case(t, 96, K1, 3, 2, true);      /* GEMM path at tiny M */
+        test_matmul_case(t, 96, K1, 3, 2, true);       /* GEMM path at tiny M */
         printf("matmul %-7s ok\n", ns_type_name(t));
     }
 }
@@ -286,8 +286,8 @@ static void test_rope(void) {
         float *dx = up(x, (size_t)(n_tok * ld) * 4);
         int32_t *dp = up(pos, sizeof pos);
         float *di = up(inv, sizeof inv);
-        CHECK_OP(ns_cuda_rope(g_c, dx, n_tok, n_head, hd, ld, dp, mode ? NS_CUDA_ROPE_NEOX : NS_CUDA_ROPE_NORM, n_rot,
-                              di));
+        CHECK_OP(
+            ns_cuda_rope(g_c, dx, n_tok, n_head, hd, ld, dp, mode ? NS_CUDA_ROPE_NEOX : NS_CUDA_ROPE_NORM, n_rot, di));
         down(x, dx, (size_t)(n_tok * ld) * 4);
         check_nmse(mode ? "rope neox" : "rope norm", x, ref, (size_t)(n_tok * ld), 1e-10);
         free(x);
@@ -534,8 +534,8 @@ int main(void) {
         NS_FAIL("ns_cuda_create: %s", ns_err_msg(&err));
     }
     const ns_cuda_info *info = ns_cuda_get_info(g_c);
-    printf("device %s (cc %d.%d, %d SMs): context overhead %.1f MiB (%s), arena %.1f MiB\n", info->name,
-           info->cc_major, info->cc_minor, info->sm_count, (double)info->context_overhead / 1048576.0,
+    printf("device %s (cc %d.%d, %d SMs): context overhead %.1f MiB (%s), arena %.1f MiB\n", info->name, info->cc_major,
+           info->cc_minor, info->sm_count, (double)info->context_overhead / 1048576.0,
            info->overhead_exact ? "NVML" : "total - free", (double)info->arena_bytes / 1048576.0);
     ns_cuda_scratch_cfg sc;
     memset(&sc, 0, sizeof sc);
