@@ -201,6 +201,12 @@ void ns_backend_cuda_params_default(ns_backend_cuda_params *cp) {
     cp->n_slots = 2;
 }
 
+void ns_backend_cuda_params_from_plan(const struct ns_plan *plan, ns_backend_cuda_params *cp) {
+    ns_backend_cuda_params_default(cp);
+    ns__cuda_params_from_plan(plan, &cp->arena_bytes, &cp->n_resident, &cp->n_slots, &cp->embd_on_host,
+                              &cp->cublas_ws_bytes);
+}
+
 uint64_t ns_backend_cuda_arena_bytes(const ns_model *model, const ns_backend_params *p,
                                      const ns_backend_cuda_params *cp) {
     return plan_arena(model, p, cp, NULL);

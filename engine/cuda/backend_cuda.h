@@ -34,6 +34,13 @@ typedef struct ns_backend_cuda_params {
 /* Defaults: everything resident, arena sized exactly, 2 slots. */
 void ns_backend_cuda_params_default(ns_backend_cuda_params *cp);
 
+/* Placement from a planner result (planner.h): arena_bytes, n_resident,
+ * n_slots, embd_on_host and the cuBLAS workspace size. The backend checks at
+ * creation that its real needs (ns_backend_cuda_arena_bytes) fit the plan's
+ * arena and fails with NS_ERR_CAPACITY otherwise. */
+struct ns_plan;
+void ns_backend_cuda_params_from_plan(const struct ns_plan *plan, ns_backend_cuda_params *cp);
+
 /* Bytes of device arena the configuration needs (weights placed as `cp`
  * says, staging slots, KV pool, activations, scratch). 0 on overflow. Does
  * not touch the device. */
