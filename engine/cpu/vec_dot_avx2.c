@@ -476,15 +476,19 @@ NS_AVX2 static void dot_q3_K_avx2(int64_t n, float *s, const void *vw, const voi
 }
 
 /* The 8 scales and 8 mins of a Q4_K/Q5_K block as 16 int16:
- * [sc0..sc7 | m0..m7]. */
+ * [sc0..sc7 | m0..m7]. p is the 12-byte scales field; 16 bytes are read
+ * (the last 4 belong to the block's quants, which always follow, and are
+ * ignored). With s the bytes: sc0-3 = s0-3 & 63, m0-3 = s4-7 & 63,
+ * sc4-7 = (s8-11 & 15) | (s0-3 >> 6) << 4, m4-7 = (s8-11 >> 4) | (s4-7 >> 6) << 4. */
 NS_AVX2 static inline __m256i k4_scales_mins(const uint8_t *p) {
-    uint32_t u[3];
-    memcpy(u, p, 12);
-    const uint32_t sc03 = u[0] & 0x3f3f3f3fu;
-    const uint32_t mn03 = u[1] & 0x3f3f3f3fu;
-    const uint32_t sc47 = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);
-    const uint32_t mn47 = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4);
-    return _mm256_cvtepu8_epi16(_mm_set_epi32((int)mn47, (int)mn03, (int)sc47, (int)sc03));
+    const __m128i s = _mm_loadu_si128((const __m128i *)(const void *)p);
+    const __m128i a = _mm_shuffle_epi8(s, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    const __m128i b = _mm_shuffle_epi8(s, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    const __m128i lo = _mm_and_si128(a, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0));
+    const __m128i hi =
+        _mm_and_si128(_mm_srli_epi16(a, 4), _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15));
+    const __m128i top = _mm_and_si128(_mm_srli_epi16(b, 2), _mm_set1_epi8(0x30));
+    return _mm256_cvtepu8_epi16(_mm_or_si128(_mm_or_si128(lo, hi), top));
 }
 
 /* Sum over j of m[j] * (bsums[2j] + bsums[2j + 1]), as 4 int32. */
@@ -640,11 +644,14 @@ NS_AVX2 static void dot_iq4_xs_avx2(int64_t n, float *s, const void *vw, const v
 #define NS__GEMM_NT 4
 
 /* Q4_K x Q8_K. Per token and block: acc = fma(d, sumi, acc), then
- * acc = fma(dmin, min sums in lanes 0..3 (4..7 zero), acc). */
+ * acc = fma(dmin, min sums in lanes 0..3 (4..7 zero), acc). The block's
+ * unpacked quants and scale vectors are staged in a small L1 buffer and
+ * read back for each token (16 live vectors do not fit the 16 registers). */
 NS_AVX2_INLINE void q4k_row_nt(int64_t nb, const ns_block_q4_K *w, const uint8_t *a, size_t a_stride, int nt, float *s,
                                size_t s_stride) {
     const __m256i m4 = _mm256_set1_epi8(0xF);
     __m256 acc[NS__GEMM_NT];
+    _Alignas(32) __m256i wq[8], sc[8];
     _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
         acc[t] = _mm256_setzero_ps();
     }
@@ -652,28 +659,22 @@ NS_AVX2_INLINE void q4k_row_nt(int64_t nb, const ns_block_q4_K *w, const uint8_t
         const float wd = h2f(w[ib].d), wdmin = h2f(w[ib].dmin);
         const __m256i sm = k4_scales_mins(w[ib].scales);
         const __m256i scales = _mm256_permute2x128_si256(sm, sm, 0x00);
-        __m256i sumi[NS__GEMM_NT];
-        _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
-            sumi[t] = _mm256_setzero_si256();
-        }
         _Pragma("GCC unroll 4") for (int j = 0; j < 4; j++) {
             const __m256i q4bits = _mm256_loadu_si256((const __m256i *)(const void *)(w[ib].qs + 32 * j));
-            const __m256i lo = _mm256_and_si256(q4bits, m4);
-            const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4);
-            const __m256i sl = _mm256_shuffle_epi8(scales, pick1(2 * j));
-            const __m256i sh = _mm256_shuffle_epi8(scales, pick1(2 * j + 1));
-            _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
-                const int8_t *q8 = ((const ns_block_q8_K *)(const void *)(a + (size_t)t * a_stride))[ib].qs + 64 * j;
-                const __m256i p_l = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(const void *)q8));
-                const __m256i p_h =
-                    _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(const void *)(q8 + 32)));
-                sumi[t] =
-                    _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(sl, p_l), _mm256_madd_epi16(sh, p_h)));
-            }
+            _mm256_store_si256(&wq[2 * j], _mm256_and_si256(q4bits, m4));
+            _mm256_store_si256(&wq[2 * j + 1], _mm256_and_si256(_mm256_srli_epi16(q4bits, 4), m4));
+            _mm256_store_si256(&sc[2 * j], _mm256_shuffle_epi8(scales, pick1(2 * j)));
+            _mm256_store_si256(&sc[2 * j + 1], _mm256_shuffle_epi8(scales, pick1(2 * j + 1)));
         }
         _Pragma("GCC unroll 4") for (int t = 0; t < nt; t++) {
             const ns_block_q8_K *at = (const ns_block_q8_K *)(const void *)(a + (size_t)t * a_stride) + ib;
-            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at->d * wd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            __m256i sumi = _mm256_setzero_si256();
+            _Pragma("GCC unroll 8") for (int k = 0; k < 8; k++) {
+                const __m256i p = _mm256_maddubs_epi16(
+                    _mm256_load_si256(&wq[k]), _mm256_loadu_si256((const __m256i *)(const void *)(at->qs + 32 * k)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(_mm256_load_si256(&sc[k]), p));
+            }
+            acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(at->d * wd), _mm256_cvtepi32_ps(sumi), acc[t]);
             const __m256i ms = _mm256_zextsi128_si256(k4_min_sums(sm, at->bsums));
             acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-at->d * wdmin), _mm256_cvtepi32_ps(ms), acc[t]);
         }
