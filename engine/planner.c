@@ -39,13 +39,13 @@ ns_status ns_workload_get(const char *name, ns_workload *out) {
 
 /* ---- activations ---------------------------------------------------------- */
 
-static const char *const g_act_names[NS_ACT_COUNT] = {
+static const char *const g_act_names[NS_ACTBUF_COUNT] = {
     "x",      "xb",   "xh",     "q",      "k",   "v",   "att",      "scores", "ffn_gate",
     "ffn_up", "wdeq", "logits", "tokens", "pos", "seq", "out_rows", "pages",  "embd_rows",
 };
 
-const char *ns_act_buf_name(ns_act_buf b) {
-    return (unsigned)b < NS_ACT_COUNT ? g_act_names[b] : "?";
+const char *ns_actbuf_name(ns_actbuf b) {
+    return (unsigned)b < NS_ACTBUF_COUNT ? g_act_names[b] : "?";
 }
 
 /* bytes = align(a * b * c); false on overflow. */
@@ -78,30 +78,30 @@ ns_status ns_plan_act_layout(const ns_model_hparams *hp, const ns_act_config *cf
     const uint64_t ad = (uint64_t)hp->n_head * hp->head_dim_v;
     const uint64_t pages = (cfg->n_ctx + (uint64_t)cfg->kv_block_tokens - 1) / cfg->kv_block_tokens;
     bool ok = true;
-    ok = ok && sz3(T, E, 4, &out->bytes[NS_ACT_X]);
-    ok = ok && sz3(T, E, 4, &out->bytes[NS_ACT_XB]);
-    ok = ok && sz3(T, max4(E, F, ad, qd), 2, &out->bytes[NS_ACT_XH]);
-    ok = ok && sz3(T, qd, 4, &out->bytes[NS_ACT_Q]);
-    ok = ok && sz3(T, kd, 4, &out->bytes[NS_ACT_K]);
-    ok = ok && sz3(T, vd, 4, &out->bytes[NS_ACT_V]);
-    ok = ok && sz3(T, ad, 4, &out->bytes[NS_ACT_ATT]);
-    ok = ok && sz3((uint64_t)cfg->attn_q_tile * hp->n_head, cfg->n_ctx, 4, &out->bytes[NS_ACT_SCORES]);
-    ok = ok && sz3(T, F, 4, &out->bytes[NS_ACT_FFN_GATE]);
-    ok = ok && sz3(T, F, 4, &out->bytes[NS_ACT_FFN_UP]);
-    ok = ok && sz3(cfg->dequant_elems, 1, 2, &out->bytes[NS_ACT_WDEQ]);
-    ok = ok && sz3(S, hp->n_vocab, 4, &out->bytes[NS_ACT_LOGITS]);
-    ok = ok && sz3(T, 1, 4, &out->bytes[NS_ACT_TOKENS]);
-    ok = ok && sz3(T, 1, 4, &out->bytes[NS_ACT_POS]);
-    ok = ok && sz3(T, 1, 4, &out->bytes[NS_ACT_SEQ]);
-    ok = ok && sz3(S, 1, 4, &out->bytes[NS_ACT_OUT_ROWS]);
-    ok = ok && sz3(S, pages, 4, &out->bytes[NS_ACT_PAGES]);
-    ok = ok && sz3(T, cfg->embd_row_bytes, 1, &out->bytes[NS_ACT_EMBD_ROWS]);
+    ok = ok && sz3(T, E, 4, &out->bytes[NS_ACTBUF_X]);
+    ok = ok && sz3(T, E, 4, &out->bytes[NS_ACTBUF_XB]);
+    ok = ok && sz3(T, max4(E, F, ad, qd), 2, &out->bytes[NS_ACTBUF_XH]);
+    ok = ok && sz3(T, qd, 4, &out->bytes[NS_ACTBUF_Q]);
+    ok = ok && sz3(T, kd, 4, &out->bytes[NS_ACTBUF_K]);
+    ok = ok && sz3(T, vd, 4, &out->bytes[NS_ACTBUF_V]);
+    ok = ok && sz3(T, ad, 4, &out->bytes[NS_ACTBUF_ATT]);
+    ok = ok && sz3((uint64_t)cfg->attn_q_tile * hp->n_head, cfg->n_ctx, 4, &out->bytes[NS_ACTBUF_SCORES]);
+    ok = ok && sz3(T, F, 4, &out->bytes[NS_ACTBUF_FFN_GATE]);
+    ok = ok && sz3(T, F, 4, &out->bytes[NS_ACTBUF_FFN_UP]);
+    ok = ok && sz3(cfg->dequant_elems, 1, 2, &out->bytes[NS_ACTBUF_WDEQ]);
+    ok = ok && sz3(S, hp->n_vocab, 4, &out->bytes[NS_ACTBUF_LOGITS]);
+    ok = ok && sz3(T, 1, 4, &out->bytes[NS_ACTBUF_TOKENS]);
+    ok = ok && sz3(T, 1, 4, &out->bytes[NS_ACTBUF_POS]);
+    ok = ok && sz3(T, 1, 4, &out->bytes[NS_ACTBUF_SEQ]);
+    ok = ok && sz3(S, 1, 4, &out->bytes[NS_ACTBUF_OUT_ROWS]);
+    ok = ok && sz3(S, pages, 4, &out->bytes[NS_ACTBUF_PAGES]);
+    ok = ok && sz3(T, cfg->embd_row_bytes, 1, &out->bytes[NS_ACTBUF_EMBD_ROWS]);
     if (!ok) {
         memset(out, 0, sizeof *out);
         return NS_ERR_RANGE;
     }
     uint64_t off = 0;
-    for (int b = 0; b < NS_ACT_COUNT; b++) {
+    for (int b = 0; b < NS_ACTBUF_COUNT; b++) {
         out->offset[b] = off;
         if (!ns_add_u64(off, out->bytes[b], &off)) {
             memset(out, 0, sizeof *out);

@@ -91,36 +91,36 @@ typedef struct ns_act_config {
 
 /* Buffers of the activation component, in arena order. Shapes are
  * [rows, cols] with cols contiguous; f32 unless noted. */
-typedef enum ns_act_buf {
-    NS_ACT_X = 0,     /* f32 [n_tokens, n_embd]    residual stream */
-    NS_ACT_XB,        /* f32 [n_tokens, n_embd]    norm output / projection output */
-    NS_ACT_XH,        /* f16 [n_tokens, max(n_embd, n_ff, n_head*hd_v)] GEMM input */
-    NS_ACT_Q,         /* f32 [n_tokens, n_head*hd_k] */
-    NS_ACT_K,         /* f32 [n_tokens, n_head_kv*hd_k] new keys before the f16 page write */
-    NS_ACT_V,         /* f32 [n_tokens, n_head_kv*hd_v] */
-    NS_ACT_ATT,       /* f32 [n_tokens, n_head*hd_v] attention output */
-    NS_ACT_SCORES,    /* f32 [attn_q_tile * n_head, n_ctx] (0 bytes when fused) */
-    NS_ACT_FFN_GATE,  /* f32 [n_tokens, n_ff] */
-    NS_ACT_FFN_UP,    /* f32 [n_tokens, n_ff] */
-    NS_ACT_WDEQ,      /* f16 [dequant_elems] dequantized weight */
-    NS_ACT_LOGITS,    /* f32 [n_seqs, n_vocab] */
-    NS_ACT_TOKENS,    /* i32 [n_tokens] token ids */
-    NS_ACT_POS,       /* i32 [n_tokens] positions */
-    NS_ACT_SEQ,       /* i32 [n_tokens] sequence slot of each token */
-    NS_ACT_OUT_ROWS,  /* i32 [n_seqs] token index whose logits each sequence needs */
-    NS_ACT_PAGES,     /* i32 [n_seqs, ceil(n_ctx / kv_block_tokens)] page tables */
-    NS_ACT_EMBD_ROWS, /* u8 [n_tokens, embd_row_bytes] gathered token_embd rows */
-    NS_ACT_COUNT
-} ns_act_buf;
+typedef enum ns_actbuf {
+    NS_ACTBUF_X = 0,     /* f32 [n_tokens, n_embd]    residual stream */
+    NS_ACTBUF_XB,        /* f32 [n_tokens, n_embd]    norm output / projection output */
+    NS_ACTBUF_XH,        /* f16 [n_tokens, max(n_embd, n_ff, n_head*hd_v)] GEMM input */
+    NS_ACTBUF_Q,         /* f32 [n_tokens, n_head*hd_k] */
+    NS_ACTBUF_K,         /* f32 [n_tokens, n_head_kv*hd_k] new keys before the f16 page write */
+    NS_ACTBUF_V,         /* f32 [n_tokens, n_head_kv*hd_v] */
+    NS_ACTBUF_ATT,       /* f32 [n_tokens, n_head*hd_v] attention output */
+    NS_ACTBUF_SCORES,    /* f32 [attn_q_tile * n_head, n_ctx] (0 bytes when fused) */
+    NS_ACTBUF_FFN_GATE,  /* f32 [n_tokens, n_ff] */
+    NS_ACTBUF_FFN_UP,    /* f32 [n_tokens, n_ff] */
+    NS_ACTBUF_WDEQ,      /* f16 [dequant_elems] dequantized weight */
+    NS_ACTBUF_LOGITS,    /* f32 [n_seqs, n_vocab] */
+    NS_ACTBUF_TOKENS,    /* i32 [n_tokens] token ids */
+    NS_ACTBUF_POS,       /* i32 [n_tokens] positions */
+    NS_ACTBUF_SEQ,       /* i32 [n_tokens] sequence slot of each token */
+    NS_ACTBUF_OUT_ROWS,  /* i32 [n_seqs] token index whose logits each sequence needs */
+    NS_ACTBUF_PAGES,     /* i32 [n_seqs, ceil(n_ctx / kv_block_tokens)] page tables */
+    NS_ACTBUF_EMBD_ROWS, /* u8 [n_tokens, embd_row_bytes] gathered token_embd rows */
+    NS_ACTBUF_COUNT
+} ns_actbuf;
 
 typedef struct ns_act_layout {
-    uint64_t offset[NS_ACT_COUNT]; /* from the start of the activation component */
-    uint64_t bytes[NS_ACT_COUNT];  /* each a multiple of NS_MSIZE_ALIGN */
+    uint64_t offset[NS_ACTBUF_COUNT]; /* from the start of the activation component */
+    uint64_t bytes[NS_ACTBUF_COUNT];  /* each a multiple of NS_MSIZE_ALIGN */
     uint64_t total;                /* sum of bytes */
 } ns_act_layout;
 
 /* Name of an activation buffer ("x", "scores"...). */
-const char *ns_act_buf_name(ns_act_buf b);
+const char *ns_actbuf_name(ns_actbuf b);
 
 /* Lay out the activation buffers for `hp` and `cfg`. NS_ERR_RANGE on
  * overflow, NS_ERR_INVALID_ARG on a zero n_tokens/n_seqs/n_ctx/block. */

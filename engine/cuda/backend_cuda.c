@@ -35,9 +35,9 @@
 
 #include "backend.h"
 #include "backend_cuda.h"
-#include "backend_cuda_impl.h"
 #include "ns_cuda.h"
 #include "ns_util.h"
+#include "planner.h"
 
 #define CU_ALIGN ((uint64_t)256)
 
@@ -112,7 +112,8 @@ static bool layer_is_resident(const ns_hparams *hp, const ns_backend_cuda_params
     if (cp->n_resident < 0) {
         return true;
     }
-    return ns__cuda_layer_resident((uint32_t)il, (uint32_t)cp->n_resident, (uint32_t)hp->n_layer);
+    return cp->n_resident >= hp->n_layer ||
+           ns_plan_spread_resident((uint32_t)il, (uint32_t)cp->n_resident, (uint32_t)hp->n_layer);
 }
 
 static int32_t page_cols(const ns_backend_params *p) {
@@ -201,10 +202,13 @@ void ns_backend_cuda_params_default(ns_backend_cuda_params *cp) {
     cp->n_slots = 2;
 }
 
-void ns_backend_cuda_params_from_plan(const struct ns_plan *plan, ns_backend_cuda_params *cp) {
+void ns_backend_cuda_params_from_plan(const ns_plan *plan, ns_backend_cuda_params *cp) {
     ns_backend_cuda_params_default(cp);
-    ns__cuda_params_from_plan(plan, &cp->arena_bytes, &cp->n_resident, &cp->n_slots, &cp->embd_on_host,
-                              &cp->cublas_ws_bytes);
+    cp->arena_bytes = plan->arena_bytes;
+    cp->n_resident = plan->n_resident >= plan->n_layer ? -1 : (int32_t)plan->n_resident;
+    cp->n_slots = plan->n_slots >= 2 ? (int32_t)plan->n_slots : 2;
+    cp->embd_on_host = plan->embd_on_host;
+    cp->cublas_ws_bytes = plan->comp_bytes[NS_PLAN_WORKSPACE];
 }
 
 uint64_t ns_backend_cuda_arena_bytes(const ns_model *model, const ns_backend_params *p,

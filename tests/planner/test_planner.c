@@ -117,21 +117,21 @@ static void test_act_layout(void) {
     ns_act_layout l;
     ASSERT_OK(ns_plan_act_layout(&ms.hp, &a, &l));
     uint64_t sum = 0;
-    for (int b = 0; b < NS_ACT_COUNT; b++) {
+    for (int b = 0; b < NS_ACTBUF_COUNT; b++) {
         ASSERT_EQ(l.offset[b], sum);
         ASSERT_EQ(l.bytes[b] % NS_MSIZE_ALIGN, 0);
         sum += l.bytes[b];
     }
     ASSERT_EQ(sum, l.total);
-    ASSERT_EQ(l.bytes[NS_ACT_X], 512ull * 4096 * 4);
-    ASSERT_EQ(l.bytes[NS_ACT_XH], 512ull * 11008 * 2);
-    ASSERT_EQ(l.bytes[NS_ACT_FFN_UP], 512ull * 11008 * 4);
-    ASSERT_EQ(l.bytes[NS_ACT_LOGITS], 64ull * 32000 * 4);
-    ASSERT_EQ(l.bytes[NS_ACT_PAGES], ns_msize_align(64ull * 256 * 4));
-    ASSERT_EQ(l.bytes[NS_ACT_SCORES], 0);
-    ASSERT_EQ(l.bytes[NS_ACT_WDEQ], 0);
-    ASSERT_STREQ(ns_act_buf_name(NS_ACT_SCORES), "scores");
-    ASSERT_STREQ(ns_act_buf_name(NS_ACT_EMBD_ROWS), "embd_rows");
+    ASSERT_EQ(l.bytes[NS_ACTBUF_X], 512ull * 4096 * 4);
+    ASSERT_EQ(l.bytes[NS_ACTBUF_XH], 512ull * 11008 * 2);
+    ASSERT_EQ(l.bytes[NS_ACTBUF_FFN_UP], 512ull * 11008 * 4);
+    ASSERT_EQ(l.bytes[NS_ACTBUF_LOGITS], 64ull * 32000 * 4);
+    ASSERT_EQ(l.bytes[NS_ACTBUF_PAGES], ns_msize_align(64ull * 256 * 4));
+    ASSERT_EQ(l.bytes[NS_ACTBUF_SCORES], 0);
+    ASSERT_EQ(l.bytes[NS_ACTBUF_WDEQ], 0);
+    ASSERT_STREQ(ns_actbuf_name(NS_ACTBUF_SCORES), "scores");
+    ASSERT_STREQ(ns_actbuf_name(NS_ACTBUF_EMBD_ROWS), "embd_rows");
     uint64_t base = l.total;
     a.attn_q_tile = 32;
     a.dequant_elems = ms.max_matrix_elems;
