@@ -18,38 +18,35 @@ static void usage(FILE *f) {
                "cancelled at once; running jobs stop at their worker's next step. Finished results stay.\n");
 }
 
+#define MAX_IDS 4096
+
+typedef struct cancel_ids {
+    const char *ids[MAX_IDS];
+    int n;
+} cancel_ids;
+
+/* The CUSTOM_IDs: every further argument after BATCH. */
+static qc_extra take_id(void *user, const qc_args *a, int argc, char **argv, int *i) {
+    cancel_ids *c = user;
+    (void)argc;
+    if (a->batch == NULL || c->n >= MAX_IDS) {
+        return QC_EXTRA_NO;
+    }
+    c->ids[c->n++] = argv[*i];
+    return QC_EXTRA_TAKEN;
+}
+
 int ns_cmd_cancel(int argc, char **argv) {
-    const char *broker = NULL, *data = NULL, *batch = NULL;
-    const char *ids[4096];
-    int n_ids = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (i + 1 < argc && strcmp(a, "--broker") == 0) {
-            broker = argv[++i];
-        } else if (i + 1 < argc && strcmp(a, "--data") == 0) {
-            data = argv[++i];
-        } else if (batch == NULL && a[0] != '-') {
-            batch = a;
-        } else if (batch != NULL && n_ids < 4096) {
-            ids[n_ids++] = a;
-        } else {
-            usage(stderr);
-            return 2;
-        }
+    qc_args a;
+    cancel_ids ci = {.n = 0};
+    int rc = qc_args_parse(&a, QC_ARG_BATCH, argc, argv, usage, take_id, &ci);
+    if (rc >= 0) {
+        return rc;
     }
-    int64_t id;
-    if (batch == NULL) {
-        usage(stderr);
-        return 2;
-    }
-    if (!qc_parse_batch(batch, &id)) {
-        return 2;
-    }
-    char epbuf[1024];
-    ns_client *c = qc_connect(qc_broker_endpoint(broker, data, epbuf, sizeof epbuf), 30000);
+    int64_t id = a.batch_id;
+    const char *const *ids = ci.ids;
+    int n_ids = ci.n;
+    ns_client *c = qc_open(&a, 30000);
     if (c == NULL) {
         return 1;
     }

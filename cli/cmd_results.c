@@ -80,45 +80,41 @@ static json_t *err_line(const json_t *it) {
                      "error", e);
 }
 
+typedef struct results_opts {
+    const char *out_path; /* -o, or NULL */
+    bool errors;          /* --errors */
+} results_opts;
+
+/* --errors, -o/--output FILE. */
+static qc_extra take_opt(void *user, const qc_args *a, int argc, char **argv, int *i) {
+    results_opts *o = user;
+    (void)a;
+    if (strcmp(argv[*i], "--errors") == 0) {
+        o->errors = true;
+        return QC_EXTRA_TAKEN;
+    }
+    if (*i + 1 < argc && (strcmp(argv[*i], "-o") == 0 || strcmp(argv[*i], "--output") == 0)) {
+        o->out_path = argv[++*i];
+        return QC_EXTRA_TAKEN;
+    }
+    return QC_EXTRA_NO;
+}
+
 int ns_cmd_results(int argc, char **argv) {
-    const char *broker = NULL, *data = NULL, *batch = NULL, *out_path = NULL;
-    bool errors = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--errors") == 0) {
-            errors = true;
-        } else if (i + 1 < argc && (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0)) {
-            out_path = argv[++i];
-        } else if (i + 1 < argc && strcmp(a, "--broker") == 0) {
-            broker = argv[++i];
-        } else if (i + 1 < argc && strcmp(a, "--data") == 0) {
-            data = argv[++i];
-        } else if (a[0] != '-' && batch == NULL) {
-            batch = a;
-        } else {
-            usage(stderr);
-            return 2;
-        }
+    qc_args a;
+    results_opts o = {.out_path = NULL, .errors = false};
+    int rc = qc_args_parse(&a, QC_ARG_BATCH, argc, argv, usage, take_opt, &o);
+    if (rc >= 0) {
+        return rc;
     }
-    int64_t id;
-    if (batch == NULL) {
-        usage(stderr);
-        return 2;
-    }
-    if (!qc_parse_batch(batch, &id)) {
-        return 2;
-    }
-    char epbuf[1024];
-    ns_client *c = qc_connect(qc_broker_endpoint(broker, data, epbuf, sizeof epbuf), 30000);
+    int64_t id = a.batch_id;
+    const char *out_path = o.out_path;
+    bool errors = o.errors;
+    ns_client *c = qc_open(&a, 30000);
     if (c == NULL) {
         return 1;
     }
-    msgpack_packer *pk = ns_client_begin(c, 2);
-    ns_mp_pack_kv_int(pk, "batch_id", id);
-    json_t *st = qc_call(c, "status", NS_CMD_STATUS, NULL, 0, NULL, 0);
+    json_t *st = qc_call_batch(c, "status", NS_CMD_STATUS, id);
     if (st == NULL) {
         ns_client_destroy(&c);
         return 1;
@@ -138,10 +134,10 @@ int ns_cmd_results(int argc, char **argv) {
             return 1;
         }
     }
-    int rc = 0;
+    rc = 0;
     int64_t after = 0, n = 0;
     for (;;) {
-        pk = ns_client_begin(c, 5);
+        msgpack_packer *pk = ns_client_begin(c, 5);
         ns_mp_pack_kv_int(pk, "batch_id", id);
         ns_mp_pack_kv_int(pk, "after", after);
         ns_mp_pack_kv_int(pk, "limit", PAGE);

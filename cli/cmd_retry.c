@@ -4,10 +4,8 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "commands.h"
-#include "ns_mpack.h"
 #include "queue_client_util.h"
 
 static void usage(FILE *f) {
@@ -18,44 +16,21 @@ static void usage(FILE *f) {
 }
 
 int ns_cmd_retry(int argc, char **argv) {
-    const char *broker = NULL, *data = NULL, *batch = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (i + 1 < argc && strcmp(a, "--broker") == 0) {
-            broker = argv[++i];
-        } else if (i + 1 < argc && strcmp(a, "--data") == 0) {
-            data = argv[++i];
-        } else if (batch == NULL && a[0] != '-') {
-            batch = a;
-        } else {
-            usage(stderr);
-            return 2;
-        }
+    qc_args a;
+    int rc = qc_args_parse(&a, QC_ARG_BATCH, argc, argv, usage, NULL, NULL);
+    if (rc >= 0) {
+        return rc;
     }
-    int64_t id;
-    if (batch == NULL) {
-        usage(stderr);
-        return 2;
-    }
-    if (!qc_parse_batch(batch, &id)) {
-        return 2;
-    }
-    char epbuf[1024];
-    ns_client *c = qc_connect(qc_broker_endpoint(broker, data, epbuf, sizeof epbuf), 30000);
+    ns_client *c = qc_open(&a, 30000);
     if (c == NULL) {
         return 1;
     }
-    msgpack_packer *pk = ns_client_begin(c, 2);
-    ns_mp_pack_kv_int(pk, "batch_id", id);
-    json_t *r = qc_call(c, "retry", NS_CMD_RETRY, NULL, 0, NULL, 0);
+    json_t *r = qc_call_batch(c, "retry", NS_CMD_RETRY, a.batch_id);
     ns_client_destroy(&c);
     if (r == NULL) {
         return 1;
     }
-    printf("batch %" PRId64 ": %" PRId64 " failed jobs requeued\n", id, qc_int(r, "requeued"));
+    printf("batch %" PRId64 ": %" PRId64 " failed jobs requeued\n", a.batch_id, qc_int(r, "requeued"));
     json_decref(r);
     return 0;
 }

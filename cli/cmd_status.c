@@ -5,11 +5,9 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <time.h>
 
 #include "commands.h"
-#include "ns_mpack.h"
 #include "queue_client_util.h"
 
 static void usage(FILE *f) {
@@ -33,47 +31,22 @@ static void print_time(const char *label, const json_t *st, const char *key) {
 }
 
 int ns_cmd_status(int argc, char **argv) {
-    const char *broker = NULL, *data = NULL, *batch = NULL;
-    bool as_json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            as_json = true;
-        } else if (i + 1 < argc && strcmp(a, "--broker") == 0) {
-            broker = argv[++i];
-        } else if (i + 1 < argc && strcmp(a, "--data") == 0) {
-            data = argv[++i];
-        } else if (a[0] != '-' && batch == NULL) {
-            batch = a;
-        } else {
-            usage(stderr);
-            return 2;
-        }
+    qc_args a;
+    int rc = qc_args_parse(&a, QC_ARG_BATCH | QC_ARG_JSON, argc, argv, usage, NULL, NULL);
+    if (rc >= 0) {
+        return rc;
     }
-    int64_t id;
-    if (batch == NULL) {
-        usage(stderr);
-        return 2;
-    }
-    if (!qc_parse_batch(batch, &id)) {
-        return 2;
-    }
-    char epbuf[1024];
-    ns_client *c = qc_connect(qc_broker_endpoint(broker, data, epbuf, sizeof epbuf), 15000);
+    int64_t id = a.batch_id;
+    ns_client *c = qc_open(&a, 15000);
     if (c == NULL) {
         return 1;
     }
-    msgpack_packer *pk = ns_client_begin(c, 2);
-    ns_mp_pack_kv_int(pk, "batch_id", id);
-    json_t *st = qc_call(c, "status", NS_CMD_STATUS, NULL, 0, NULL, 0);
+    json_t *st = qc_call_batch(c, "status", NS_CMD_STATUS, id);
     ns_client_destroy(&c);
     if (st == NULL) {
         return 1;
     }
-    if (as_json) {
+    if (a.json) {
         json_object_del(st, "rid");
         char *s = json_dumps(st, JSON_SORT_KEYS | JSON_COMPACT);
         printf("%s\n", s);

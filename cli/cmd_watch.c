@@ -61,48 +61,37 @@ static bool render(const json_t *ev, bool tty, double *last_print, int64_t id) {
     return done;
 }
 
+/* --interval MS. */
+static qc_extra take_interval(void *user, const qc_args *a, int argc, char **argv, int *i) {
+    long *interval = user;
+    (void)a;
+    if (*i + 1 >= argc || strcmp(argv[*i], "--interval") != 0) {
+        return QC_EXTRA_NO;
+    }
+    *interval = strtol(argv[++*i], NULL, 10);
+    if (*interval < 100 || *interval > 60000) {
+        fprintf(stderr, "nightshift watch: --interval must be 100..60000 ms\n");
+        return QC_EXTRA_REJECTED;
+    }
+    return QC_EXTRA_TAKEN;
+}
+
 int ns_cmd_watch(int argc, char **argv) {
-    const char *broker = NULL, *data = NULL, *batch = NULL;
+    qc_args a;
     long interval = 500;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (i + 1 < argc && strcmp(a, "--broker") == 0) {
-            broker = argv[++i];
-        } else if (i + 1 < argc && strcmp(a, "--data") == 0) {
-            data = argv[++i];
-        } else if (i + 1 < argc && strcmp(a, "--interval") == 0) {
-            interval = strtol(argv[++i], NULL, 10);
-            if (interval < 100 || interval > 60000) {
-                fprintf(stderr, "nightshift watch: --interval must be 100..60000 ms\n");
-                return 2;
-            }
-        } else if (batch == NULL && a[0] != '-') {
-            batch = a;
-        } else {
-            usage(stderr);
-            return 2;
-        }
+    int rc = qc_args_parse(&a, QC_ARG_BATCH, argc, argv, usage, take_interval, &interval);
+    if (rc >= 0) {
+        return rc;
     }
-    int64_t id;
-    if (batch == NULL) {
-        usage(stderr);
-        return 2;
-    }
-    if (!qc_parse_batch(batch, &id)) {
-        return 2;
-    }
-    char epbuf[1024];
-    ns_client *c = qc_connect(qc_broker_endpoint(broker, data, epbuf, sizeof epbuf), 15000);
+    int64_t id = a.batch_id;
+    ns_client *c = qc_open(&a, 15000);
     if (c == NULL) {
         return 1;
     }
     bool tty = qc_tty();
     double last_print = 0;
     int failures = 0;
-    int rc = 1;
+    rc = 1;
     for (;;) {
         msgpack_packer *pk = ns_client_begin(c, 3);
         ns_mp_pack_kv_int(pk, "batch_id", id);

@@ -5,7 +5,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "commands.h"
 #include "queue_client_util.h"
@@ -18,26 +17,12 @@ static void usage(FILE *f) {
 }
 
 int ns_cmd_workers(int argc, char **argv) {
-    const char *broker = NULL, *data = NULL;
-    bool as_json = false;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        } else if (strcmp(a, "--json") == 0) {
-            as_json = true;
-        } else if (i + 1 < argc && strcmp(a, "--broker") == 0) {
-            broker = argv[++i];
-        } else if (i + 1 < argc && strcmp(a, "--data") == 0) {
-            data = argv[++i];
-        } else {
-            usage(stderr);
-            return 2;
-        }
+    qc_args a;
+    int rc = qc_args_parse(&a, QC_ARG_JSON, argc, argv, usage, NULL, NULL);
+    if (rc >= 0) {
+        return rc;
     }
-    char epbuf[1024];
-    ns_client *c = qc_connect(qc_broker_endpoint(broker, data, epbuf, sizeof epbuf), 15000);
+    ns_client *c = qc_open(&a, 15000);
     if (c == NULL) {
         return 1;
     }
@@ -48,7 +33,7 @@ int ns_cmd_workers(int argc, char **argv) {
         return 1;
     }
     json_t *ws = json_object_get(r, "workers");
-    if (as_json) {
+    if (a.json) {
         char *s = json_dumps(ws ? ws : json_array(), JSON_COMPACT | JSON_PRESERVE_ORDER);
         printf("%s\n", s);
         free(s);

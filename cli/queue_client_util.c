@@ -61,6 +61,56 @@ ns_client *qc_connect(const char *endpoint, int timeout_ms) {
     return c;
 }
 
+int qc_args_parse(qc_args *a, unsigned flags, int argc, char **argv, void (*usage)(FILE *), qc_extra_fn extra,
+                  void *user) {
+    memset(a, 0, sizeof *a);
+    for (int i = 1; i < argc; i++) {
+        const char *s = argv[i];
+        if (strcmp(s, "-h") == 0 || strcmp(s, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if ((flags & QC_ARG_JSON) != 0 && strcmp(s, "--json") == 0) {
+            a->json = true;
+        } else if (i + 1 < argc && strcmp(s, "--broker") == 0) {
+            a->broker = argv[++i];
+        } else if (i + 1 < argc && strcmp(s, "--data") == 0) {
+            a->data = argv[++i];
+        } else if ((flags & QC_ARG_BATCH) != 0 && a->batch == NULL && s[0] != '-') {
+            a->batch = s;
+        } else {
+            qc_extra e = extra != NULL ? extra(user, a, argc, argv, &i) : QC_EXTRA_NO;
+            if (e == QC_EXTRA_REJECTED) {
+                return 2;
+            }
+            if (e != QC_EXTRA_TAKEN) {
+                usage(stderr);
+                return 2;
+            }
+        }
+    }
+    if ((flags & QC_ARG_BATCH) != 0) {
+        if (a->batch == NULL) {
+            usage(stderr);
+            return 2;
+        }
+        if (!qc_parse_batch(a->batch, &a->batch_id)) {
+            return 2;
+        }
+    }
+    return -1;
+}
+
+ns_client *qc_open(const qc_args *a, int timeout_ms) {
+    char epbuf[1024];
+    return qc_connect(qc_broker_endpoint(a->broker, a->data, epbuf, sizeof epbuf), timeout_ms);
+}
+
+json_t *qc_call_batch(ns_client *c, const char *what, int cmd, int64_t batch_id) {
+    msgpack_packer *pk = ns_client_begin(c, 2);
+    ns_mp_pack_kv_int(pk, "batch_id", batch_id);
+    return qc_call(c, what, cmd, NULL, 0, NULL, 0);
+}
+
 json_t *qc_body_json(const uint8_t *body, size_t len) {
     ns_buf b;
     ns_buf_init(&b, (size_t)256 << 20);

@@ -32,6 +32,46 @@ const char *qc_data_dir(const char *opt, char *buf, size_t cap);
  * from the endpoints file. */
 const char *qc_broker_endpoint(const char *opt, const char *data_opt, char *buf, size_t cap);
 
+/* ---- the options every queue command shares ------------------------------
+ *
+ * Commands parse their arguments with qc_args_parse: -h/--help, --broker
+ * ENDPOINT, --data DIR, --json (QC_ARG_JSON) and the BATCH id (QC_ARG_BATCH,
+ * the first argument that does not start with '-') are handled here; every
+ * other argument goes to the command's `extra` callback, in order. */
+#define QC_ARG_JSON 1u  /* accept --json */
+#define QC_ARG_BATCH 2u /* a BATCH id is required */
+
+typedef struct qc_args {
+    const char *broker; /* --broker, or NULL */
+    const char *data;   /* --data, or NULL */
+    const char *batch;  /* BATCH as given, or NULL */
+    int64_t batch_id;   /* parsed BATCH (QC_ARG_BATCH) */
+    bool json;          /* --json */
+} qc_args;
+
+/* What an `extra` callback did with argv[*i]. */
+typedef enum qc_extra {
+    QC_EXTRA_NO = 0,   /* not its option: usage error */
+    QC_EXTRA_TAKEN,    /* consumed (it may advance *i past a value) */
+    QC_EXTRA_REJECTED, /* bad value, already reported: exit 2 without usage */
+} qc_extra;
+
+typedef qc_extra (*qc_extra_fn)(void *user, const qc_args *a, int argc, char **argv, int *i);
+
+/* Parse argv[1..argc) into *a (zeroed first). `extra` (may be NULL) sees the
+ * arguments not handled here. Returns -1 to go on, or the exit code: 0 after
+ * printing usage to stdout for --help, 2 after a usage error (usage to
+ * stderr, or qc_parse_batch's message for a bad BATCH). */
+int qc_args_parse(qc_args *a, unsigned flags, int argc, char **argv, void (*usage)(FILE *), qc_extra_fn extra,
+                  void *user);
+
+/* Connect to the broker the arguments name (qc_broker_endpoint); prints the
+ * error and returns NULL on failure. */
+ns_client *qc_open(const qc_args *a, int timeout_ms);
+
+/* Call `cmd` with the body {batch_id} and return the reply as in qc_call. */
+json_t *qc_call_batch(ns_client *c, const char *what, int cmd, int64_t batch_id);
+
 /* Connect a client; prints the error and returns NULL on failure. */
 ns_client *qc_connect(const char *endpoint, int timeout_ms);
 
