@@ -352,7 +352,7 @@ static bool pack_result(void *user, const ns_result_row *row) {
         ns_mp_pack_cstr(pk, "errors");
         ns_json_to_mp(row->errors_json, strlen(row->errors_json), pk, NULL);
     } else {
-        msgpack_pack_map(pk, 14);
+        msgpack_pack_map(pk, 15);
         ns_mp_pack_kv_int(pk, "job_id", row->job_id);
         ns_mp_pack_kv_str(pk, "custom_id", row->custom_id);
         ns_mp_pack_kv_str(pk, "state", row->state);
@@ -370,6 +370,7 @@ static bool pack_result(void *user, const ns_result_row *row) {
         OPT_MS("total_ms", row->total_ms);
 #undef OPT_MS
         ns_mp_pack_kv_double(pk, "finished_at", row->finished_at);
+        ns_mp_pack_kv_bool(pk, "chat", row->chat);
     }
     c->n++;
     return true;

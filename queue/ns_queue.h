@@ -199,6 +199,7 @@ typedef struct ns_result_row {
     int32_t prompt_tokens, completion_tokens;
     double queue_ms, prefill_ms, decode_ms, total_ms; /* -1 when NULL */
     double finished_at;                               /* unix seconds */
+    bool chat; /* ok rows: the job's input was chat messages (false: a raw prompt) */
     /* error rows: JSON array of {attempt, worker, kind, message, at}, maybe "[]" */
     const char *errors_json;
 } ns_result_row;

@@ -285,8 +285,9 @@ ns_status ns_queue_results(ns_db *db, int64_t batch_id, int64_t after_job_id, in
                            bool *more) {
     static const char *sql_ok =
         "SELECT r.job_id, j.custom_id, r.attempt, r.worker, r.text, r.finish_reason, r.prompt_tokens,"
-        " r.completion_tokens, r.queue_ms, r.prefill_ms, r.decode_ms, r.total_ms, extract(epoch from r.created_at)"
-        " FROM results r JOIN jobs j ON j.id = r.job_id"
+        " r.completion_tokens, r.queue_ms, r.prefill_ms, r.decode_ms, r.total_ms, extract(epoch from r.created_at),"
+        " i.messages IS NOT NULL"
+        " FROM results r JOIN jobs j ON j.id = r.job_id JOIN job_inputs i ON i.job_id = r.job_id"
         " WHERE r.batch_id = $1 AND r.job_id > $2 ORDER BY r.job_id LIMIT $3";
     static const char *sql_err =
         "SELECT j.id, j.custom_id, j.state::text, extract(epoch from j.finished_at),"
@@ -329,6 +330,7 @@ ns_status ns_queue_results(ns_db *db, int64_t batch_id, int64_t after_job_id, in
             row.decode_ms = ns__cell_f64(r, i, 10, -1);
             row.total_ms = ns__cell_f64(r, i, 11, -1);
             row.finished_at = ns__cell_f64(r, i, 12, 0);
+            row.chat = strcmp(PQgetvalue(r, i, 13), "t") == 0;
         }
         if (!cb(user, &row)) {
             break;

@@ -110,7 +110,14 @@ for r in rows:
     assert set(r) == {"id", "custom_id", "response", "error"}, r
     assert r["error"] is None and r["response"]["status_code"] == 200
     b = r["response"]["body"]
-    assert b["object"] in ("chat.completion", "text_completion"), b
+    ch = b["choices"][0]
+    if r["custom_id"] == "openai-1":  # a chat job
+        assert b["object"] == "chat.completion" and b["id"].startswith("chatcmpl-"), b
+        assert ch["message"]["role"] == "assistant" and isinstance(ch["message"]["content"], str), ch
+        assert "text" not in ch, ch
+    else:  # a raw prompt
+        assert b["object"] == "text_completion" and b["id"].startswith("cmpl-"), b
+        assert isinstance(ch["text"], str) and "message" not in ch, ch
     assert b["usage"]["total_tokens"] == b["usage"]["prompt_tokens"] + b["usage"]["completion_tokens"]
     assert b["choices"][0]["finish_reason"] in ("stop", "length")
 assert any(r["custom_id"] == "openai-1" for r in rows)

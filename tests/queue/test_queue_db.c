@@ -173,6 +173,23 @@ static void test_migrations(const char *conninfo) {
     ASSERT_EQ(q1("SELECT count(*) FROM ns_schema_version"), ns_db_latest_version());
 }
 
+/* Each result row's custom_id and input kind. */
+typedef struct row_kinds {
+    int n;
+    char custom[8][16];
+    bool chat[8];
+} row_kinds;
+
+static bool on_kind(void *user, const ns_result_row *row) {
+    row_kinds *k = user;
+    if (k->n < 8) {
+        snprintf(k->custom[k->n], sizeof k->custom[k->n], "%s", row->custom_id);
+        k->chat[k->n] = row->chat;
+    }
+    k->n++;
+    return true;
+}
+
 static void test_enqueue_dup_complete_fencing(void) {
     char buf[256];
     int64_t b = new_batch("m-a", 3), total = 0;
@@ -238,6 +255,16 @@ static void test_enqueue_dup_complete_fencing(void) {
     snprintf(buf, sizeof buf, "SELECT count(*) FROM job_errors WHERE job_id = %lld AND kind = 'worker_lost'",
              (long long)job);
     ASSERT_EQ(q1(buf), 1);
+    /* Result rows carry the input kind: j-0 is a raw prompt, j-1 chat messages. */
+    row_kinds rk = {0};
+    int64_t last = 0;
+    bool more = false;
+    ASSERT_OK(ns_queue_results(g_db, b, 0, 10, false, on_kind, &rk, &last, &more));
+    ASSERT_EQ(rk.n, 2);
+    ASSERT_STREQ(rk.custom[0], "j-0");
+    ASSERT_TRUE(!rk.chat[0]);
+    ASSERT_STREQ(rk.custom[1], "j-1");
+    ASSERT_TRUE(rk.chat[1]);
     /* Release (uncharged) the third, then it is claimable again. */
     ASSERT_OK(ns_queue_release(g_db, c2.ids[1 - k], c2.attempts[1 - k]));
     snprintf(buf, sizeof buf, "SELECT failures FROM jobs WHERE id = %lld", (long long)c2.ids[1 - k]);
