@@ -488,6 +488,49 @@ static void test_idempotency(void) {
     ASSERT_EQ(ns_queue_batch_info(g_db, 424242, &info, NULL), NS_ERR_NOT_FOUND);
 }
 
+/* The server drops the connection while ns_queue_complete waits on a row
+ * lock: NS_ERR_IO (ns_db.h: "the connection is gone"), not NS_ERR_DB; after a
+ * reconnect the same write succeeds. */
+static void test_connection_lost(const char *conninfo) {
+    int64_t b = new_batch("m-lost", 3);
+    enqueue_n(b, "l", 1);
+    claimed c = claim("m-lost", "wl", 1, 30000);
+    ASSERT_EQ(c.n, 1);
+    char sql[160];
+    PGconn *locker = PQconnectdb(conninfo);
+    ASSERT_TRUE(PQstatus(locker) == CONNECTION_OK);
+    snprintf(sql, sizeof sql, "BEGIN; SELECT 1 FROM jobs WHERE id = %lld FOR UPDATE", (long long)c.ids[0]);
+    PGresult *r = PQexec(locker, sql);
+    ASSERT_TRUE(PQresultStatus(r) == PGRES_TUPLES_OK);
+    PQclear(r);
+    int victim = PQbackendPID(ns_db_pgconn(g_db));
+    pid_t pid = fork();
+    ASSERT_TRUE(pid >= 0);
+    if (pid == 0) {
+        usleep(300 * 1000); /* let the parent block on the row lock */
+        PGconn *k = PQconnectdb(conninfo);
+        snprintf(sql, sizeof sql, "SELECT pg_terminate_backend(%d)", victim);
+        PGresult *kr = PQexec(k, sql);
+        int ok = PQresultStatus(kr) == PGRES_TUPLES_OK && strcmp(PQgetvalue(kr, 0, 0), "t") == 0;
+        PQclear(kr);
+        PQfinish(k);
+        _exit(ok ? 0 : 1);
+    }
+    ns_job_result res = {"x", 1, "stop", 1, 1, -1, -1, -1, -1};
+    ns_status st = ns_queue_complete(g_db, c.ids[0], c.attempts[0], "wl", &res);
+    int wst;
+    waitpid(pid, &wst, 0);
+    ASSERT_TRUE(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    ASSERT_EQ(st, NS_ERR_IO);
+    ASSERT_TRUE(!ns_db_connected(g_db));
+    r = PQexec(locker, "ROLLBACK");
+    PQclear(r);
+    PQfinish(locker);
+    ASSERT_OK(ns_db_connect(g_db));
+    ASSERT_OK(ns_queue_complete(g_db, c.ids[0], c.attempts[0], "wl", &res));
+    check_counters();
+}
+
 int main(void) {
     ns_test_pg pg;
     ns_test_pg_start(&pg);
@@ -500,6 +543,7 @@ int main(void) {
     test_reaper();
     test_results_pages();
     test_idempotency();
+    test_connection_lost(pg.conninfo);
     check_counters();
     ns_db_destroy(&g_db);
     ns_test_pg_stop(&pg);
