@@ -1,13 +1,16 @@
 /*
  * cmd_plan.c - `nightshift plan -m MODEL --vram-budget SIZE [...]`
  *
- * Prints the VRAM plan before anything loads: bytes per arena component
- * (summing exactly to the arena), resident and streamed layers, the head's
- * place, KV capacity, the maximum number of concurrent sequences and the
- * predicted throughput for a workload. Reads only the GGUF header and tensor
- * table. Without --device and without --measure it assumes the default
- * profile (rtx3060-12gb) and says so. --measure needs a CUDA device; this
- * build has no measurement path yet and says so.
+ * Prints the VRAM plan before any weight is read: bytes per arena component
+ * (summing exactly to the arena the CUDA backend allocates for it: both use
+ * ns_arena_layout_compute), resident and streamed layers, KV capacity, the
+ * maximum number of concurrent sequences and the predicted throughput for a
+ * workload. Opens the model description (ns_model_load: the GGUF header and
+ * tensor table, mmapped; no weight byte is touched) so that the accounting
+ * counts exactly the tensors the engine uploads. Without --device and
+ * without --measure it assumes the default profile (rtx3060-12gb) and says
+ * so. --measure (CUDA builds with a device) measures PCIe, HBM and GEMM
+ * throughput with ns_cuda_measure on a small arena of its own.
  */
 #include <errno.h>
 #include <jansson.h>
@@ -18,9 +21,19 @@
 
 #include "commands.h"
 #include "gguf.h"
+#include "model.h"
 #include "model_sizes.h"
 #include "ns_util.h"
 #include "planner.h"
+#if defined(NS_HAVE_CUDA)
+#include "ns_cuda.h"
+#endif
+
+/* Arena of the --measure handle: room for the 8192^3 fp16 GEMM (3 x 128 MiB)
+ * and the copy buffers (ns_cuda_measure halves the GEMM when less is free). */
+#define MEASURE_ARENA ((size_t)1 << 30)
+/* Bytes copied host -> device by --measure (>= 1 GiB, as ns_cuda_measure asks). */
+#define MEASURE_H2D ((size_t)1 << 30)
 
 static void usage(FILE *f) {
     fprintf(f, "usage: nightshift plan -m MODEL.gguf --vram-budget SIZE [options]\n"
@@ -36,10 +49,11 @@ static void usage(FILE *f) {
                "  --pcie-gbps X            override effective host->device GB/s\n"
                "  --hbm-gbps X             override device memory GB/s\n"
                "  --tflops X               override fp16 GEMM TFLOP/s (fp32 accumulate, dense)\n"
-               "  --measure                measure PCIe, HBM and GEMM on this machine's GPU\n"
+               "  --measure                measure PCIe, HBM and GEMM on this machine's GPU (CUDA builds;\n"
+               "                           needs about 1 GiB of free device memory and a few seconds)\n"
+               "  --gpu N                  CUDA device for --measure (default 0)\n"
                "  --resident-layers N      force N resident layers (spread evenly)\n"
-               "  --output auto|device|host  force the output head's place\n"
-               "  --slots K                staging slots (default 2)\n"
+               "  --slots K                staging slots (2..8, default 2)\n"
                "  --step-tokens N          token budget of one forward pass (default: chosen)\n"
                "  --kv-block N             KV page size in tokens (default 16)\n"
                "  --json                   print the plan as JSON\n"
@@ -113,7 +127,7 @@ static void print_layers(const char *label, const ns_plan *pl, bool resident) {
 
 static void print_text(const char *model, const ns_model_sizes *ms, const ns_plan *pl, const char *device_note) {
     char a[32], b[32];
-    const ns_model_hparams *hp = &ms->hp;
+    const ns_msize_hparams *hp = &ms->hp;
     printf("model      %s\n", model);
     printf("           %s, %u layers, %u embd, %u ffn, %u heads, %u kv heads, %u vocab, %s of weights\n", hp->arch,
            hp->n_layer, hp->n_embd, hp->n_ff, hp->n_head, hp->n_head_kv, hp->n_vocab, sz(ms->total_bytes, a, sizeof a));
@@ -139,12 +153,7 @@ static void print_text(const char *model, const ns_model_sizes *ms, const ns_pla
     } else {
         printf("staging          none (nothing streams)\n");
     }
-    if (pl->output_resident) {
-        printf("output head      resident%s\n", ms->output_tied ? " (tied to token_embd)" : "");
-    } else {
-        printf("output head      host, streamed in %u chunk%s%s\n", pl->head_chunks, pl->head_chunks == 1 ? "" : "s",
-               ms->output_tied ? " (tied to token_embd)" : "");
-    }
+    printf("output head      resident%s\n", ms->output_tied ? " (tied to token_embd)" : "");
     printf("token_embd       %s\n",
            pl->embd_on_host ? "host (only the rows of each step are gathered)" : "resident (it is the output head)");
     printf("KV pool          %llu pages of %u tokens (%s each) = %llu tokens; %u pages per job\n",
@@ -202,7 +211,6 @@ static int print_json(const char *model, const ns_model_sizes *ms, const ns_plan
     json_object_set_new(root, "resident_forced", json_boolean(pl->forced));
     json_object_set_new(root, "output_resident", json_boolean(pl->output_resident));
     json_object_set_new(root, "output_tied", json_boolean(ms->output_tied));
-    json_object_set_new(root, "head_chunks", json_integer(pl->head_chunks));
     json_object_set_new(root, "token_embd_on_host", json_boolean(pl->embd_on_host));
     json_object_set_new(root, "staging_slots", json_integer(pl->n_slots));
     json_object_set_new(root, "slot_bytes", json_integer((json_int_t)pl->slot_bytes));
@@ -221,6 +229,20 @@ static int print_json(const char *model, const ns_model_sizes *ms, const ns_plan
                                   (json_int_t)pl->workload.n_jobs, "prompt_tokens",
                                   (json_int_t)pl->workload.prompt_tokens, "output_tokens",
                                   (json_int_t)pl->workload.output_tokens));
+    json_t *bufs = json_array();
+    for (int b = 0; b < NS_ACTBUF_COUNT; b++) {
+        json_array_append_new(bufs, json_pack("{s:s,s:I,s:I}", "name", ns_actbuf_name((ns_actbuf)b), "bytes",
+                                              (json_int_t)pl->layout.buf_bytes[b], "offset",
+                                              (json_int_t)pl->layout.buf_offset[b]));
+    }
+    json_object_set_new(root, "buffers", bufs);
+    const ns_arena_config *ac = &pl->arena_cfg;
+    json_object_set_new(root, "arena_config",
+                        json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:b,s:I}", "max_tokens", (json_int_t)ac->max_tokens,
+                                  "n_pages", (json_int_t)ac->n_pages, "page_size", (json_int_t)ac->page_size,
+                                  "max_seq_len", (json_int_t)ac->max_seq_len, "n_resident", (json_int_t)ac->n_resident,
+                                  "n_slots", (json_int_t)ac->n_slots, "embd_on_host", ac->embd_on_host,
+                                  "cublas_ws_bytes", (json_int_t)ac->cublas_ws_bytes));
     json_object_set_new(root, "prefill", perf_json(&pl->prefill));
     json_object_set_new(root, "decode", perf_json(&pl->decode));
     json_object_set_new(root, "workload_s", json_real(pl->workload_s));
@@ -237,10 +259,62 @@ static int print_json(const char *model, const ns_model_sizes *ms, const ns_plan
     return 0;
 }
 
+/* --measure: PCIe H2D, HBM and fp16 GEMM throughput of CUDA device `gpu`,
+ * through a handle of its own with a MEASURE_ARENA arena (released before
+ * the plan is printed). Returns 0, or 1 after printing why. */
+static int measure_device(int gpu, ns_device_params *dev) {
+#if defined(NS_HAVE_CUDA)
+    if (ns_cuda_device_count() <= 0) {
+        fprintf(stderr, "nightshift plan: --measure needs a CUDA device and none was found; use --device NAME\n");
+        return 1;
+    }
+    ns_err err;
+    ns_err_clear(&err);
+    ns_cuda *cu = NULL;
+    if (ns_cuda_create(&cu, gpu, MEASURE_ARENA, &err) != NS_OK) {
+        fprintf(stderr, "nightshift plan: --measure: %s\n", ns_err_msg(&err));
+        return 1;
+    }
+    ns_cuda_measurements mm;
+    memset(&mm, 0, sizeof mm);
+    ns_status st = ns_cuda_measure(cu, MEASURE_H2D, &mm);
+    if (st != NS_OK) {
+        fprintf(stderr, "nightshift plan: --measure: %s\n", ns_cuda_errmsg(cu));
+        ns_cuda_destroy(&cu);
+        return 1;
+    }
+    const ns_cuda_info *info = ns_cuda_get_info(cu);
+    if (!(mm.h2d_bytes_per_s > 0.0) || !(mm.d2d_bytes_per_s > 0.0) || !(mm.gemm_flops > 0.0)) {
+        fprintf(stderr, "nightshift plan: --measure: the device returned no usable figures\n");
+        ns_cuda_destroy(&cu);
+        return 1;
+    }
+    snprintf(dev->name, sizeof dev->name, "measured");
+    dev->pcie_gbps = mm.h2d_bytes_per_s / 1e9;
+    dev->hbm_gbps = mm.d2d_bytes_per_s / 1e9;
+    dev->tflops = mm.gemm_flops / 1e12;
+    dev->n_sm = info->sm_count > 0 ? (uint32_t)info->sm_count : 0;
+    dev->vram_bytes = info->total_bytes;
+    fprintf(stderr,
+            "nightshift plan: measured %s in %.1f s: PCIe H2D %.1f GB/s, HBM %.1f GB/s (copy, read+write), "
+            "fp16 GEMM %.1f TFLOP/s (n=%d); CUDA context overhead %.1f MiB\n",
+            info->name, mm.seconds, dev->pcie_gbps, dev->hbm_gbps, dev->tflops, mm.gemm_n,
+            (double)info->context_overhead / (1024.0 * 1024.0));
+    ns_cuda_destroy(&cu);
+    return 0;
+#else
+    (void)gpu;
+    (void)dev;
+    fprintf(stderr, "nightshift plan: --measure needs a CUDA device (this build has no CUDA); use --device NAME\n");
+    return 1;
+#endif
+}
+
 int ns_cmd_plan(int argc, char **argv) {
     const char *model = NULL, *device = NULL, *budget_s = NULL, *workload = "summarize";
     double pcie = 0, hbm = 0, tflops = 0;
     bool json = false, measure = false;
+    int gpu = 0;
     ns_plan_params pp;
     ns_plan_params_default(&pp);
 
@@ -305,17 +379,13 @@ int ns_cmd_plan(int argc, char **argv) {
                 BAD_VALUE();
             }
             pp.resident_layers = (int32_t)r;
-        } else if (strcmp(a, "--output") == 0) {
+        } else if (strcmp(a, "--gpu") == 0) {
+            uint32_t d;
             NEED_VALUE();
-            if (strcmp(v, "auto") == 0) {
-                pp.output = NS_PLAN_OUTPUT_AUTO;
-            } else if (strcmp(v, "device") == 0) {
-                pp.output = NS_PLAN_OUTPUT_DEVICE;
-            } else if (strcmp(v, "host") == 0) {
-                pp.output = NS_PLAN_OUTPUT_HOST;
-            } else {
+            if (!parse_u32(v, &d) || d > 255) {
                 BAD_VALUE();
             }
+            gpu = (int)d;
         } else if (strcmp(a, "--slots") == 0) {
             NEED_VALUE();
             if (!parse_u32(v, &pp.n_slots) || pp.n_slots < 2) {
@@ -358,13 +428,8 @@ int ns_cmd_plan(int argc, char **argv) {
         fprintf(stderr, "nightshift plan: unknown workload '%s' (summarize, label, single)\n", workload);
         return 2;
     }
-    if (measure) {
-        /* The CUDA backend's measurement (PCIe, HBM, GEMM) is not linked into this build. */
-        fprintf(stderr, "nightshift plan: --measure needs a CUDA device; use --device NAME\n");
-        return 1;
-    }
     const ns_gpu_profile *prof = ns_gpu_profile_default();
-    bool assumed = (device == NULL);
+    bool assumed = (device == NULL && !measure);
     if (device != NULL) {
         prof = ns_gpu_profile_find(device);
         if (prof == NULL) {
@@ -376,6 +441,9 @@ int ns_cmd_plan(int argc, char **argv) {
         }
     }
     pp.dev = prof->p;
+    if (measure && measure_device(gpu, &pp.dev) != 0) {
+        return 1;
+    }
     bool custom = false;
     if (pcie > 0) {
         pp.dev.pcie_gbps = pcie;
@@ -392,18 +460,22 @@ int ns_cmd_plan(int argc, char **argv) {
     char note[160];
     snprintf(note, sizeof note, "%s%s", assumed ? " (assumed: no --device given and no GPU measured)" : "",
              custom ? " with overrides from the command line" : "");
+    if (measure) {
+        snprintf(note, sizeof note, " (measured on this machine%s)",
+                 custom ? ", with overrides from the command line" : "");
+    }
 
     ns_err err;
     ns_err_clear(&err);
-    ns_gguf *g = NULL;
+    ns_model *m = NULL;
     ns_model_sizes ms;
     memset(&ms, 0, sizeof ms);
-    if (ns_gguf_open(model, &g, &err) != NS_OK) {
+    if (ns_model_load(model, &m, &err) != NS_OK) {
         fprintf(stderr, "nightshift plan: %s\n", ns_err_msg(&err));
         return 1;
     }
-    ns_status st = ns_model_sizes_from_gguf(g, &ms, &err);
-    ns_gguf_close(&g);
+    ns_status st = ns_model_sizes_from_model(m, &ms, &err);
+    ns_model_free(&m);
     if (st != NS_OK) {
         fprintf(stderr, "nightshift plan: %s\n", ns_err_msg(&err));
         return 1;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "model.h"
 #include "ns_util.h"
 
 uint64_t ns_msize_align(uint64_t n) {
@@ -15,7 +16,7 @@ uint64_t ns_msize_align(uint64_t n) {
     return (n + a - 1) & ~(uint64_t)(a - 1);
 }
 
-uint64_t ns_msize_kv_bytes_per_token(const ns_model_hparams *hp) {
+uint64_t ns_msize_kv_bytes_per_token(const ns_msize_hparams *hp) {
     return (uint64_t)hp->n_layer * hp->n_head_kv * ((uint64_t)hp->head_dim_k + hp->head_dim_v) * 2u;
 }
 
@@ -65,8 +66,8 @@ static ns_status get_arch_u32(const ns_gguf *g, const char *arch, const char *su
     return st;
 }
 
-ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_model_hparams *out, ns_err *err) {
-    ns_model_hparams hp;
+ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_msize_hparams *out, ns_err *err) {
+    ns_msize_hparams hp;
     memset(&hp, 0, sizeof hp);
     memset(out, 0, sizeof *out);
     if (!ns_gguf_get_cstr(g, "general.architecture", hp.arch, sizeof hp.arch) || hp.arch[0] == '\0') {
@@ -80,6 +81,7 @@ ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_model_hparams *out, ns
     NS_TRY(get_arch_u32(g, hp.arch, "attention.key_length", false, &hp.head_dim_k, err));
     NS_TRY(get_arch_u32(g, hp.arch, "attention.value_length", false, &hp.head_dim_v, err));
     NS_TRY(get_arch_u32(g, hp.arch, "context_length", false, &hp.n_ctx_train, err));
+    NS_TRY(get_arch_u32(g, hp.arch, "rope.dimension_count", false, &hp.n_rot, err));
 
     if (hp.n_layer == 0 || hp.n_layer > NS_MSIZE_MAX_LAYERS) {
         return ns__err_set(err, NS_ERR_FORMAT, "model: %s.block_count %u out of range 1..%u", hp.arch, hp.n_layer,
@@ -105,6 +107,9 @@ ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_model_hparams *out, ns
     if (hp.head_dim_v == 0) {
         hp.head_dim_v = hp.head_dim_k;
     }
+    if (hp.n_rot == 0) {
+        hp.n_rot = hp.head_dim_k;
+    }
 
     const ns_gguf_kv *tok = ns_gguf_find_kv(g, "tokenizer.ggml.tokens");
     if (tok != NULL && tok->type == NS_GGUF_ARRAY && tok->arr_n > 0 && tok->arr_n <= UINT32_MAX) {
@@ -120,9 +125,7 @@ ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_model_hparams *out, ns
     return NS_OK;
 }
 
-/* Layer index of "blk.N.rest", -1 when the name is not a layer tensor, -2 when
- * the index is malformed. */
-static int64_t layer_index(const char *name) {
+int64_t ns_msize_layer_index(const char *name) {
     if (strncmp(name, "blk.", 4) != 0) {
         return -1;
     }
@@ -188,7 +191,7 @@ void ns_model_sizes_free(ns_model_sizes *ms) {
     memset(ms, 0, sizeof *ms);
 }
 
-ns_status ns_model_sizes_build(const ns_model_hparams *hp, const ns_gguf_tensor *tensors, size_t n, ns_model_sizes *out,
+ns_status ns_model_sizes_build(const ns_msize_hparams *hp, const ns_gguf_tensor *tensors, size_t n, ns_model_sizes *out,
                                ns_err *err) {
     ns_status st = NS_OK;
     ns_model_sizes ms;
@@ -224,7 +227,7 @@ ns_status ns_model_sizes_build(const ns_model_hparams *hp, const ns_gguf_tensor 
             st = ns__err_set(err, NS_ERR_FORMAT, "model: total tensor bytes overflow");
             goto fail;
         }
-        int64_t il = layer_index(t->name);
+        int64_t il = ns_msize_layer_index(t->name);
         if (il == -2 || il >= (int64_t)hp->n_layer) {
             st = ns__err_set(err, NS_ERR_FORMAT, "model: tensor '%s' names a layer outside 0..%u", t->name,
                              hp->n_layer - 1);
@@ -312,7 +315,7 @@ fail:
 }
 
 ns_status ns_model_sizes_from_gguf(const ns_gguf *g, ns_model_sizes *out, ns_err *err) {
-    ns_model_hparams hp;
+    ns_msize_hparams hp;
     ns_status st;
     ns_gguf_tensor *table = NULL;
     uint64_t n = ns_gguf_n_tensors(g);
@@ -330,6 +333,53 @@ ns_status ns_model_sizes_from_gguf(const ns_gguf *g, ns_model_sizes *out, ns_err
         table[i] = *ns_gguf_tensor_at(g, i);
     }
     st = ns_model_sizes_build(&hp, table, (size_t)n, out, err);
+    free(table);
+    return st;
+}
+
+ns_status ns_model_sizes_from_model(const ns_model *m, ns_model_sizes *out, ns_err *err) {
+    memset(out, 0, sizeof *out);
+    if (m == NULL) {
+        return ns__err_set(err, NS_ERR_INVALID_ARG, "model: NULL model");
+    }
+    const ns_hparams *h = ns_model_hparams(m);
+    ns_msize_hparams hp;
+    memset(&hp, 0, sizeof hp);
+    snprintf(hp.arch, sizeof hp.arch, "%s", h->arch_name);
+    if (h->n_layer <= 0 || h->n_embd <= 0 || h->n_ff <= 0 || h->n_head <= 0 || h->n_head_kv <= 0 || h->head_dim <= 0 ||
+        h->n_vocab <= 0 || h->n_rot < 0 || h->n_ctx_train < 0) {
+        return ns__err_set(err, NS_ERR_INVALID_ARG, "model: bad hyper-parameters");
+    }
+    hp.n_layer = (uint32_t)h->n_layer;
+    hp.n_embd = (uint32_t)h->n_embd;
+    hp.n_ff = (uint32_t)h->n_ff;
+    hp.n_head = (uint32_t)h->n_head;
+    hp.n_head_kv = (uint32_t)h->n_head_kv;
+    hp.head_dim_k = hp.head_dim_v = (uint32_t)h->head_dim;
+    hp.n_ctx_train = (uint32_t)h->n_ctx_train;
+    hp.n_vocab = (uint32_t)h->n_vocab;
+    hp.n_rot = h->n_rot > 0 ? (uint32_t)h->n_rot : hp.head_dim_k;
+    const int32_t n = ns_model_n_tensors(m);
+    ns_gguf_tensor *table = calloc((size_t)(n > 0 ? n : 1), sizeof *table);
+    if (table == NULL) {
+        return ns__err_set(err, NS_ERR_NOMEM, "model: cannot allocate a %d-entry tensor table", n);
+    }
+    for (int32_t i = 0; i < n; i++) {
+        const ns_tensor *t = ns_model_tensor(m, i);
+        ns_gguf_tensor *g = &table[i];
+        g->name = t->name;
+        g->n_dims = t->ne[1] > 1 ? 2 : 1;
+        g->ne[0] = t->ne[0];
+        g->ne[1] = t->ne[1];
+        for (uint32_t d = 2; d < NS_GGUF_MAX_DIMS; d++) {
+            g->ne[d] = 1;
+        }
+        g->type = t->type;
+        g->n_elements = (uint64_t)t->ne[0] * (uint64_t)t->ne[1];
+        g->nbytes = t->nbytes;
+        g->data = t->data;
+    }
+    ns_status st = ns_model_sizes_build(&hp, table, (size_t)n, out, err);
     free(table);
     return st;
 }

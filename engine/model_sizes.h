@@ -36,7 +36,7 @@
 /* Upper bound on block_count accepted from a file (sanity, not a real limit). */
 #define NS_MSIZE_MAX_LAYERS 4096u
 
-typedef struct ns_model_hparams {
+typedef struct ns_msize_hparams {
     char arch[32];        /* general.architecture ("llama", "qwen2"...) */
     uint32_t n_layer;     /* <arch>.block_count */
     uint32_t n_embd;      /* <arch>.embedding_length */
@@ -46,8 +46,10 @@ typedef struct ns_model_hparams {
     uint32_t head_dim_k;  /* <arch>.attention.key_length (default n_embd / n_head) */
     uint32_t head_dim_v;  /* <arch>.attention.value_length (default head_dim_k) */
     uint32_t n_ctx_train; /* <arch>.context_length (0 if absent) */
-    uint32_t n_vocab;     /* tokenizer.ggml.tokens length, else token_embd ne[1] */
-} ns_model_hparams;
+    uint32_t n_vocab;     /* tokenizer.ggml.tokens length, else token_embd ne[1] (from a loaded model:
+                             token_embd ne[1]) */
+    uint32_t n_rot;       /* <arch>.rope.dimension_count (default head_dim_k) */
+} ns_msize_hparams;
 
 typedef struct ns_layer_size {
     uint64_t bytes;            /* sum of tensor bytes as stored in the file */
@@ -57,7 +59,7 @@ typedef struct ns_layer_size {
 } ns_layer_size;
 
 typedef struct ns_model_sizes {
-    ns_model_hparams hp;
+    ns_msize_hparams hp;
     ns_layer_size *layers; /* [hp.n_layer], owned */
 
     uint64_t embd_bytes;     /* token_embd.weight, file bytes */
@@ -87,13 +89,13 @@ uint64_t ns_msize_align(uint64_t n);
 
 /* Bytes of one f16 K+V token over all layers:
  * n_layer * n_head_kv * (head_dim_k + head_dim_v) * 2. */
-uint64_t ns_msize_kv_bytes_per_token(const ns_model_hparams *hp);
+uint64_t ns_msize_kv_bytes_per_token(const ns_msize_hparams *hp);
 
 /* Read the hyper-parameters from GGUF metadata (see the field comments for
  * the keys). Fails with NS_ERR_FORMAT (message names the key) when a required
  * key is missing or the values are inconsistent, NS_ERR_UNSUPPORTED when
  * general.architecture is absent. */
-ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_model_hparams *out, ns_err *err);
+ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_msize_hparams *out, ns_err *err);
 
 /* Account `n` tensors against `hp` (the tensor table of a GGUF, or one built
  * by hand in a test). Only name, n_dims, ne, type and nbytes are read; nbytes
@@ -101,11 +103,24 @@ ns_status ns_model_hparams_from_gguf(const ns_gguf *g, ns_model_hparams *out, ns
  * out of range or not a number, when token_embd.weight is missing, or when a
  * layer has no tensors. On success `out` owns a fresh layers array; on
  * failure `out` is zeroed. */
-ns_status ns_model_sizes_build(const ns_model_hparams *hp, const ns_gguf_tensor *tensors, size_t n, ns_model_sizes *out,
+ns_status ns_model_sizes_build(const ns_msize_hparams *hp, const ns_gguf_tensor *tensors, size_t n, ns_model_sizes *out,
                                ns_err *err);
 
 /* hparams_from_gguf + build over the file's tensor table. */
 ns_status ns_model_sizes_from_gguf(const ns_gguf *g, ns_model_sizes *out, ns_err *err);
+
+/* The accounting of a loaded model (model.h): its hyper-parameters and the
+ * tensors it uses (ns_model_tensor), which are exactly what a backend
+ * uploads. Tensors of the GGUF that the model ignores are not counted. The
+ * engine and `nightshift plan` use this, so a plan describes the CUDA
+ * backend's arena byte for byte (arena_layout.h). Same errors as build. */
+struct ns_model;
+ns_status ns_model_sizes_from_model(const struct ns_model *m, ns_model_sizes *out, ns_err *err);
+
+/* Layer of a tensor by name: N for "blk.N.*", -1 for a tensor outside the
+ * layers, -2 for a malformed index. The one grouping rule of the planner and
+ * of the CUDA backend's streaming packages. */
+int64_t ns_msize_layer_index(const char *name);
 
 /* Release the layers array and zero `ms`. NULL-safe. */
 void ns_model_sizes_free(ns_model_sizes *ms);

@@ -15,7 +15,7 @@
 #define DEFAULT_BLOCK 16u
 #define MAX_BLOCK 256u
 #define MAX_CTX (1u << 24)
-#define MAX_HEAD_CHUNKS 64u
+#define MAX_PAGES ((uint64_t)INT32_MAX) /* ns_kv_params.n_pages is an int32_t */
 #define STEADY_PASSES 4u
 #define NEAR_TIE 0.01 /* predictions this close (relative) count as equal */
 
@@ -37,97 +37,6 @@ ns_status ns_workload_get(const char *name, ns_workload *out) {
     return NS_ERR_NOT_FOUND;
 }
 
-/* ---- activations ---------------------------------------------------------- */
-
-static const char *const g_act_names[NS_ACTBUF_COUNT] = {
-    "x",      "xb",   "xh",     "q",      "k",   "v",   "att",      "scores", "ffn_gate",
-    "ffn_up", "wdeq", "logits", "tokens", "pos", "seq", "out_rows", "pages",  "embd_rows",
-};
-
-const char *ns_actbuf_name(ns_actbuf b) {
-    return (unsigned)b < NS_ACTBUF_COUNT ? g_act_names[b] : "?";
-}
-
-/* bytes = align(a * b * c); false on overflow. */
-static bool sz3(uint64_t a, uint64_t b, uint64_t c, uint64_t *out) {
-    uint64_t t;
-    if (!ns_mul_u64(a, b, &t) || !ns_mul_u64(t, c, &t) || t > UINT64_MAX - NS_MSIZE_ALIGN) {
-        return false;
-    }
-    *out = ns_msize_align(t);
-    return true;
-}
-
-static uint64_t max4(uint64_t a, uint64_t b, uint64_t c, uint64_t d) {
-    uint64_t m = a > b ? a : b;
-    m = m > c ? m : c;
-    return m > d ? m : d;
-}
-
-ns_status ns_plan_act_layout(const ns_model_hparams *hp, const ns_act_config *cfg, ns_act_layout *out) {
-    memset(out, 0, sizeof *out);
-    if (hp == NULL || cfg == NULL || cfg->n_tokens == 0 || cfg->n_seqs == 0 || cfg->n_ctx == 0 ||
-        cfg->kv_block_tokens == 0) {
-        return NS_ERR_INVALID_ARG;
-    }
-    const uint64_t T = cfg->n_tokens, S = cfg->n_seqs;
-    const uint64_t E = hp->n_embd, F = hp->n_ff;
-    const uint64_t qd = (uint64_t)hp->n_head * hp->head_dim_k;
-    const uint64_t kd = (uint64_t)hp->n_head_kv * hp->head_dim_k;
-    const uint64_t vd = (uint64_t)hp->n_head_kv * hp->head_dim_v;
-    const uint64_t ad = (uint64_t)hp->n_head * hp->head_dim_v;
-    const uint64_t pages = (cfg->n_ctx + (uint64_t)cfg->kv_block_tokens - 1) / cfg->kv_block_tokens;
-    bool ok = true;
-    ok = ok && sz3(T, E, 4, &out->bytes[NS_ACTBUF_X]);
-    ok = ok && sz3(T, E, 4, &out->bytes[NS_ACTBUF_XB]);
-    ok = ok && sz3(T, max4(E, F, ad, qd), 2, &out->bytes[NS_ACTBUF_XH]);
-    ok = ok && sz3(T, qd, 4, &out->bytes[NS_ACTBUF_Q]);
-    ok = ok && sz3(T, kd, 4, &out->bytes[NS_ACTBUF_K]);
-    ok = ok && sz3(T, vd, 4, &out->bytes[NS_ACTBUF_V]);
-    ok = ok && sz3(T, ad, 4, &out->bytes[NS_ACTBUF_ATT]);
-    ok = ok && sz3((uint64_t)cfg->attn_q_tile * hp->n_head, cfg->n_ctx, 4, &out->bytes[NS_ACTBUF_SCORES]);
-    ok = ok && sz3(T, F, 4, &out->bytes[NS_ACTBUF_FFN_GATE]);
-    ok = ok && sz3(T, F, 4, &out->bytes[NS_ACTBUF_FFN_UP]);
-    ok = ok && sz3(cfg->dequant_elems, 1, 2, &out->bytes[NS_ACTBUF_WDEQ]);
-    ok = ok && sz3(S, hp->n_vocab, 4, &out->bytes[NS_ACTBUF_LOGITS]);
-    ok = ok && sz3(T, 1, 4, &out->bytes[NS_ACTBUF_TOKENS]);
-    ok = ok && sz3(T, 1, 4, &out->bytes[NS_ACTBUF_POS]);
-    ok = ok && sz3(T, 1, 4, &out->bytes[NS_ACTBUF_SEQ]);
-    ok = ok && sz3(S, 1, 4, &out->bytes[NS_ACTBUF_OUT_ROWS]);
-    ok = ok && sz3(S, pages, 4, &out->bytes[NS_ACTBUF_PAGES]);
-    ok = ok && sz3(T, cfg->embd_row_bytes, 1, &out->bytes[NS_ACTBUF_EMBD_ROWS]);
-    if (!ok) {
-        memset(out, 0, sizeof *out);
-        return NS_ERR_RANGE;
-    }
-    uint64_t off = 0;
-    for (int b = 0; b < NS_ACTBUF_COUNT; b++) {
-        out->offset[b] = off;
-        if (!ns_add_u64(off, out->bytes[b], &off)) {
-            memset(out, 0, sizeof *out);
-            return NS_ERR_RANGE;
-        }
-    }
-    out->total = off;
-    return NS_OK;
-}
-
-uint64_t ns_plan_activation_bytes(const ns_model_hparams *hp, const ns_act_config *cfg) {
-    ns_act_layout l;
-    return ns_plan_act_layout(hp, cfg, &l) == NS_OK ? l.total : 0;
-}
-
-uint64_t ns_plan_sampling_bytes(uint32_t n_vocab, uint32_t n_seqs) {
-    uint64_t probs, idx, per_seq, t;
-    if (!sz3(n_seqs, n_vocab, 4, &probs) || !sz3(n_seqs, n_vocab, 4, &idx) || !sz3(n_seqs, 64, 1, &per_seq)) {
-        return 0;
-    }
-    if (!ns_add_u64(probs, idx, &t) || !ns_add_u64(t, per_seq, &t)) {
-        return 0;
-    }
-    return t;
-}
-
 /* ---- params --------------------------------------------------------------- */
 
 void ns_plan_params_default(ns_plan_params *p) {
@@ -135,21 +44,10 @@ void ns_plan_params_default(ns_plan_params *p) {
     ns_workload_get("summarize", &p->workload);
     p->dev = ns_gpu_profile_default()->p;
     p->resident_layers = -1;
-    p->output = NS_PLAN_OUTPUT_AUTO;
     p->n_slots = 2;
     p->kv_block_tokens = DEFAULT_BLOCK;
     p->max_step_tokens = 0;
-    p->attn_q_tile = 0;
-    p->dequant_scratch = true;
     p->workspace_bytes = DEFAULT_WORKSPACE;
-}
-
-static const char *const g_comp_names[NS_PLAN_COMP_COUNT] = {
-    "resident weights", "staging slots", "KV page pool", "activations", "cuBLAS workspace", "sampling buffers",
-};
-
-const char *ns_plan_comp_name(ns_plan_comp c) {
-    return (unsigned)c < NS_PLAN_COMP_COUNT ? g_comp_names[c] : "?";
 }
 
 static bool pos_finite(double v) {
@@ -160,13 +58,13 @@ static bool pos_finite(double v) {
 typedef struct plan_ctx {
     const ns_model_sizes *ms;
     ns_plan_params p;
-    uint32_t T;     /* step token budget */
-    uint32_t block; /* KV page size */
-    uint32_t n_ctx; /* longest sequence */
-    uint64_t kv_block_bytes;
-    uint64_t ctx_blocks; /* pages of one n_ctx sequence */
-    uint64_t job_blocks; /* pages of one workload job */
-    uint32_t seq_cap;    /* most sequences worth supporting: min(T, n_jobs) */
+    uint32_t T;              /* step token budget */
+    uint32_t block;          /* KV page size */
+    uint32_t n_ctx;          /* longest sequence */
+    uint64_t kv_block_bytes; /* one page, K and V, all layers */
+    uint64_t ctx_blocks;     /* pages of one n_ctx sequence */
+    uint64_t job_blocks;     /* pages of one workload job */
+    uint32_t seq_cap;        /* most sequences worth supporting: min(T, n_jobs) */
 } plan_ctx;
 
 static ns_status resolve(const ns_model_sizes *ms, const ns_plan_params *in, plan_ctx *c, ns_err *err) {
@@ -183,8 +81,8 @@ static ns_status resolve(const ns_model_sizes *ms, const ns_plan_params *in, pla
     if (p->n_slots == 0) {
         p->n_slots = 2;
     }
-    if (p->n_slots < 2 || p->n_slots > NS_STAGE_MAX_SLOTS) {
-        return ns__err_set(err, NS_ERR_INVALID_ARG, "plan: n_slots %u outside 2..%u", p->n_slots, NS_STAGE_MAX_SLOTS);
+    if (p->n_slots < 2 || p->n_slots > NS_ARENA_MAX_SLOTS) {
+        return ns__err_set(err, NS_ERR_INVALID_ARG, "plan: n_slots %u outside 2..%u", p->n_slots, NS_ARENA_MAX_SLOTS);
     }
     c->block = p->kv_block_tokens ? p->kv_block_tokens : DEFAULT_BLOCK;
     if (c->block > MAX_BLOCK) {
@@ -217,7 +115,12 @@ static ns_status resolve(const ns_model_sizes *ms, const ns_plan_params *in, pla
         return ns__err_set(err, NS_ERR_INVALID_ARG, "plan: resident_layers %d outside -1..%u", p->resident_layers,
                            ms->hp.n_layer);
     }
-    if (!ns_mul_u64(c->block, ms->kv_bytes_per_token, &c->kv_block_bytes) || c->kv_block_bytes == 0) {
+    if (ms->hp.head_dim_v != ms->hp.head_dim_k) {
+        return ns__err_set(err, NS_ERR_UNSUPPORTED, "plan: key length %u != value length %u", ms->hp.head_dim_k,
+                           ms->hp.head_dim_v);
+    }
+    c->kv_block_bytes = ns_arena_kv_page_bytes(ms, c->block);
+    if (c->kv_block_bytes == 0) {
         return ns__err_set(err, NS_ERR_RANGE, "plan: KV page size overflows");
     }
     c->ctx_blocks = (c->n_ctx + (uint64_t)c->block - 1) / c->block;
@@ -228,159 +131,85 @@ static ns_status resolve(const ns_model_sizes *ms, const ns_plan_params *in, pla
 
 /* ---- candidates ----------------------------------------------------------- */
 
-/* The per-placement part of a candidate: weights, slots, head chunks. */
-static bool place(const plan_ctx *c, uint32_t R, bool out_res, ns_plan *pl) {
-    const ns_model_sizes *ms = c->ms;
-    const uint32_t L = ms->hp.n_layer;
-    uint64_t resident = ms->globals_dev_bytes, slot = 0, host = 0, layer_matrix = 0;
-    memset(pl, 0, sizeof *pl);
-    for (uint32_t i = 0; i < L; i++) {
-        layer_matrix = ms->layers[i].max_matrix_elems > layer_matrix ? ms->layers[i].max_matrix_elems : layer_matrix;
-        if (ns_plan_spread_resident(i, R, L)) {
-            if (!ns_add_u64(resident, ms->layers[i].dev_bytes, &resident)) {
-                return false;
-            }
-        } else {
-            slot = ms->layers[i].dev_bytes > slot ? ms->layers[i].dev_bytes : slot;
-            host += ms->layers[i].bytes;
-        }
-    }
-    pl->head_chunks = 0;
-    if (out_res) {
-        if (!ns_add_u64(resident, ms->head_dev_bytes, &resident)) {
-            return false;
-        }
-    } else {
-        /* The head streams in row chunks that fit a slot. */
-        const uint64_t row = ms->head_row_bytes, V = ms->hp.n_vocab;
-        if (slot == 0) {
-            slot = ns_msize_align((V + 3) / 4 * row);
-        }
-        uint64_t rpc = slot / row;
-        if (rpc == 0) {
-            rpc = 1;
-            slot = ns_msize_align(row);
-        }
-        if ((V + rpc - 1) / rpc > MAX_HEAD_CHUNKS) {
-            rpc = (V + MAX_HEAD_CHUNKS - 1) / MAX_HEAD_CHUNKS;
-            uint64_t need = ns_msize_align(rpc * row);
-            slot = need > slot ? need : slot;
-        }
-        pl->head_chunks = (uint32_t)((V + rpc - 1) / rpc);
-        host += ms->head_bytes;
-    }
-    pl->n_layer = L;
-    pl->n_resident = R;
-    pl->output_resident = out_res;
-    pl->embd_on_host = !(ms->output_tied && out_res);
-    pl->n_slots = slot ? c->p.n_slots : 0;
-    pl->slot_bytes = slot;
-    pl->resident_weight_bytes = resident;
-    pl->host_bytes_per_pass = host;
-    pl->comp_bytes[NS_PLAN_RESIDENT] = resident;
-    uint64_t st;
-    if (!ns_mul_u64(slot, pl->n_slots, &st)) {
-        return false;
-    }
-    pl->comp_bytes[NS_PLAN_STAGING] = st;
-    pl->comp_bytes[NS_PLAN_WORKSPACE] = ns_msize_align(c->p.workspace_bytes);
+/* The arena configuration of a candidate with `pages` KV pages. */
+static ns_arena_config arena_cfg(const plan_ctx *c, uint32_t R, uint64_t pages) {
+    ns_arena_config a;
+    memset(&a, 0, sizeof a);
+    a.max_tokens = c->T;
+    a.n_pages = pages;
+    a.page_size = c->block;
+    a.max_seq_len = c->n_ctx;
+    a.n_resident = R;
+    a.n_slots = c->p.n_slots;
+    a.embd_on_host = true; /* ignored (kept on the device) when the head is tied to it */
+    a.cublas_ws_bytes = c->p.workspace_bytes;
+    return a;
+}
+
+/* Record layout `lay` (configuration `cfg`) in `pl`. */
+static void fill(const plan_ctx *c, const ns_arena_config *cfg, const ns_arena_layout *lay, ns_plan *pl) {
+    const uint64_t budget = c->p.vram_budget, pages = cfg->n_pages;
+    pl->arena_cfg = *cfg;
+    pl->layout = *lay;
+    memcpy(pl->comp_offset, lay->comp_offset, sizeof pl->comp_offset);
+    memcpy(pl->comp_bytes, lay->comp_bytes, sizeof pl->comp_bytes);
+    pl->arena_bytes = lay->total;
+    pl->budget_bytes = budget;
+    pl->n_layer = c->ms->hp.n_layer;
+    pl->n_resident = lay->n_resident;
+    pl->output_resident = true;
+    pl->embd_on_host = lay->embd_on_host;
+    pl->n_slots = lay->n_slots;
+    pl->slot_bytes = lay->n_slots ? lay->slot_bytes : 0;
+    pl->resident_weight_bytes = lay->comp_bytes[NS_PLAN_RESIDENT];
+    pl->host_bytes_per_pass = lay->host_layer_bytes;
     pl->kv_block_tokens = c->block;
     pl->kv_block_bytes = c->kv_block_bytes;
-    pl->kv_bytes_per_token = ms->kv_bytes_per_token;
+    pl->kv_blocks = pages;
+    pl->kv_capacity_tokens = pages * c->block;
+    pl->kv_bytes_per_token = c->ms->kv_bytes_per_token;
     pl->n_ctx = c->n_ctx;
     pl->blocks_per_job = (uint32_t)c->job_blocks;
     pl->max_step_tokens = c->T;
-    pl->act.n_tokens = c->T;
-    pl->act.n_ctx = c->n_ctx;
-    pl->act.kv_block_tokens = c->block;
-    pl->act.attn_q_tile = c->p.attn_q_tile;
-    /* The head is multiplied in row chunks of at most this many elements, so
-     * the largest layer matrix bounds the scratch (docs/memory.md). */
-    pl->act.dequant_elems = c->p.dequant_scratch ? layer_matrix : 0;
-    pl->act.embd_row_bytes = pl->embd_on_host ? ms->embd_row_bytes : 0;
-    pl->budget_bytes = c->p.vram_budget;
     pl->workload = c->p.workload;
     pl->dev = c->p.dev;
-    return true;
 }
 
-/* Bytes of everything but the KV pool for S sequences (UINT64_MAX on overflow). */
-static uint64_t fixed_bytes(const plan_ctx *c, const ns_plan *pl, uint32_t S, uint64_t *act_out, uint64_t *samp_out) {
-    ns_act_config a = pl->act;
-    a.n_seqs = S;
-    uint64_t act = ns_plan_activation_bytes(&c->ms->hp, &a);
-    uint64_t samp = ns_plan_sampling_bytes(c->ms->hp.n_vocab, S);
-    uint64_t t = pl->comp_bytes[NS_PLAN_RESIDENT];
-    if (act == 0 || samp == 0 || !ns_add_u64(t, pl->comp_bytes[NS_PLAN_STAGING], &t) ||
-        !ns_add_u64(t, pl->comp_bytes[NS_PLAN_WORKSPACE], &t) || !ns_add_u64(t, act, &t) || !ns_add_u64(t, samp, &t)) {
-        return UINT64_MAX;
-    }
-    if (act_out) {
-        *act_out = act;
-    }
-    if (samp_out) {
-        *samp_out = samp;
-    }
-    return t;
-}
-
-static uint64_t kv_comp(const plan_ctx *c, uint64_t blocks) {
-    uint64_t b;
-    if (!ns_mul_u64(blocks, c->kv_block_bytes, &b) || b > UINT64_MAX - NS_MSIZE_ALIGN) {
-        return UINT64_MAX;
-    }
-    return ns_msize_align(b);
-}
-
-/* Total for S sequences with their pages (at least one n_ctx sequence). */
-static uint64_t need_for(const plan_ctx *c, const ns_plan *pl, uint32_t S) {
-    uint64_t f = fixed_bytes(c, pl, S, NULL, NULL);
-    uint64_t blocks = (uint64_t)S * c->job_blocks;
-    blocks = blocks > c->ctx_blocks ? blocks : c->ctx_blocks;
-    uint64_t k = kv_comp(c, blocks), t;
-    if (f == UINT64_MAX || k == UINT64_MAX || !ns_add_u64(f, k, &t)) {
-        return UINT64_MAX;
-    }
-    return t;
-}
-
-/* Size the candidate: the largest S that fits, then every spare byte to KV.
- * False when not even one sequence fits. */
-static bool size_arena(const plan_ctx *c, ns_plan *pl) {
+/* Lay out a candidate with R resident layers: everything but the KV pool
+ * is fixed; every byte left goes to KV pages. False when not even one
+ * n_ctx sequence fits (min_arena_bytes is still set) or on overflow. */
+static bool size_arena(const plan_ctx *c, uint32_t R, ns_plan *pl) {
     const uint64_t budget = c->p.vram_budget;
-    pl->min_arena_bytes = need_for(c, pl, 1);
+    ns_arena_layout fixed, lay;
+    memset(pl, 0, sizeof *pl);
+    ns_arena_config cfg = arena_cfg(c, R, 0);
+    if (ns_arena_layout_compute(c->ms, &cfg, &fixed) != NS_OK) {
+        return false;
+    }
+    fill(c, &cfg, &fixed, pl); /* what an error message reports when nothing fits */
+    /* Both pools round up to 256: 2 * align(pages * page_bytes / 2). */
+    const uint64_t pool_page = c->kv_block_bytes / 2;
+    uint64_t need_kv;
+    if (!ns_mul_u64(c->ctx_blocks, pool_page, &need_kv) || need_kv > UINT64_MAX / 4 ||
+        !ns_add_u64(fixed.total, 2 * ns_msize_align(need_kv), &pl->min_arena_bytes)) {
+        return false;
+    }
     if (pl->min_arena_bytes > budget) {
         return false;
     }
-    uint32_t lo = 1, hi = c->seq_cap;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo + 1) / 2;
-        if (need_for(c, pl, mid) <= budget) {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
+    uint64_t pool_max = ((budget - fixed.total) / 2) & ~(uint64_t)(NS_MSIZE_ALIGN - 1);
+    uint64_t pages = pool_max / pool_page;
+    pages = pages > MAX_PAGES ? MAX_PAGES : pages;
+    cfg.n_pages = pages;
+    if (ns_arena_layout_compute(c->ms, &cfg, &lay) != NS_OK || lay.total > budget || pages < c->ctx_blocks) {
+        return false;
     }
-    uint64_t act = 0, samp = 0;
-    uint64_t fixed = fixed_bytes(c, pl, lo, &act, &samp);
-    uint64_t avail = budget - fixed;
-    uint64_t blocks = avail / c->kv_block_bytes;
-    while (blocks > 0 && kv_comp(c, blocks) > avail) {
-        blocks--;
+    fill(c, &cfg, &lay, pl);
+    uint64_t seqs = pages / c->job_blocks;
+    pl->max_seqs = (uint32_t)(seqs < c->seq_cap ? seqs : c->seq_cap);
+    if (pl->max_seqs == 0) {
+        pl->max_seqs = 1; /* ctx_blocks >= job_blocks, so one job always fits */
     }
-    pl->max_seqs = lo;
-    pl->act.n_seqs = lo;
-    pl->kv_blocks = blocks;
-    pl->kv_capacity_tokens = blocks * c->block;
-    pl->comp_bytes[NS_PLAN_KV] = kv_comp(c, blocks);
-    pl->comp_bytes[NS_PLAN_ACTIVATIONS] = act;
-    pl->comp_bytes[NS_PLAN_SAMPLING] = samp;
-    uint64_t off = 0;
-    for (int i = 0; i < NS_PLAN_COMP_COUNT; i++) {
-        pl->comp_offset[i] = off;
-        off += pl->comp_bytes[i];
-    }
-    pl->arena_bytes = off;
     NS_ASSERT(pl->arena_bytes <= budget);
     return true;
 }
@@ -397,7 +226,7 @@ static double maxd(double a, double b) {
 
 static double layer_compute(const ns_model_sizes *ms, const ns_device_params *d, uint32_t i, const pass_shape *s) {
     const double H = d->hbm_gbps * 1e9, F = d->tflops * 1e12;
-    const ns_model_hparams *hp = &ms->hp;
+    const ns_msize_hparams *hp = &ms->hp;
     const ns_layer_size *L = &ms->layers[i];
     double t_mm = maxd((double)L->bytes / H, 2.0 * s->n_tokens * (double)L->matmul_params / F);
     double kv_layer = (double)ms->kv_bytes_per_token / hp->n_layer;
@@ -425,8 +254,7 @@ static void closed_form(const ns_model_sizes *ms, const ns_plan *pl, const pass_
         cm += layer_compute(ms, d, i, s);
     }
     double hc = head_compute(ms, d, s);
-    /* A streamed head pays the fixed overhead once per chunk. */
-    cm += pl->output_resident ? hc : hc + (pl->head_chunks - 1) * d->layer_overhead_s;
+    cm += hc; /* the head is resident */
     *copy = cp;
     *compute = cm;
 }
@@ -444,25 +272,16 @@ static uint32_t build_units(const ns_model_sizes *ms, const ns_plan *pl, const p
     uint32_t n = 0;
     for (uint32_t i = 0; i < ms->hp.n_layer; i++, n++) {
         u[n].streamed = !ns_plan_layer_resident(pl, i);
-        u[n].copy_s = u[n].streamed ? (double)ms->layers[i].bytes / pcie : 0.0;
+        u[n].copy_s = u[n].streamed ? (double)ms->layers[i].dev_bytes / pcie : 0.0;
         u[n].compute_s = layer_compute(ms, d, i, s);
     }
     /* The gathered embedding rows must arrive before the first layer runs. */
     u[0].compute_s += gather_time(ms, pl, s);
-    double hc = head_compute(ms, d, s);
-    if (pl->output_resident) {
-        u[n].streamed = false;
-        u[n].copy_s = 0.0;
-        u[n].compute_s = hc;
-        n++;
-    } else {
-        double per = (hc - d->layer_overhead_s) / pl->head_chunks;
-        for (uint32_t k = 0; k < pl->head_chunks; k++, n++) {
-            u[n].streamed = true;
-            u[n].copy_s = (double)ms->head_bytes / pl->head_chunks / pcie;
-            u[n].compute_s = per + d->layer_overhead_s;
-        }
-    }
+    /* The head is resident: one more compute unit. */
+    u[n].streamed = false;
+    u[n].copy_s = 0.0;
+    u[n].compute_s = head_compute(ms, d, s);
+    n++;
     return n;
 }
 
@@ -563,9 +382,9 @@ ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_
     }
     NS_TRY(resolve(ms, p, &c, err));
     const uint32_t L = ms->hp.n_layer;
-    units = malloc(((size_t)L + MAX_HEAD_CHUNKS + 1) * sizeof *units);
+    units = malloc(((size_t)L + 1) * sizeof *units);
     if (units == NULL) {
-        return ns__err_set(err, NS_ERR_NOMEM, "plan: cannot allocate %u units", L + MAX_HEAD_CHUNKS + 1);
+        return ns__err_set(err, NS_ERR_NOMEM, "plan: cannot allocate %u units", L + 1);
     }
     uint32_t r_lo = 0, r_hi = L;
     if (c.p.resident_layers >= 0) {
@@ -587,42 +406,32 @@ ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_
             c.T = c.p.max_step_tokens ? c.p.max_step_tokens : t_auto[ti];
             c.seq_cap = c.p.workload.n_jobs < c.T ? c.p.workload.n_jobs : c.T;
             for (uint32_t R = r_lo; R <= r_hi; R++) {
-                for (int o = 0; o < 2; o++) {
-                    bool out_res = (o == 1);
-                    if ((c.p.output == NS_PLAN_OUTPUT_DEVICE && !out_res) ||
-                        (c.p.output == NS_PLAN_OUTPUT_HOST && out_res)) {
-                        continue;
+                bool fits = size_arena(&c, R, &cand);
+                if (pass == 0 && cand.min_arena_bytes != 0) {
+                    n_cand++;
+                    if (!have_smallest || cand.min_arena_bytes < smallest.min_arena_bytes) {
+                        smallest = cand;
+                        have_smallest = true;
                     }
-                    if (!place(&c, R, out_res, &cand)) {
-                        continue;
-                    }
-                    bool fits = size_arena(&c, &cand);
-                    if (pass == 0) {
-                        n_cand++;
-                        if (!have_smallest || cand.min_arena_bytes < smallest.min_arena_bytes) {
-                            smallest = cand;
-                            have_smallest = true;
-                        }
-                    }
-                    if (!fits) {
-                        continue;
-                    }
-                    cand.workload_s = workload_time(&c, &cand);
-                    if (pass == 0) {
-                        best_time = cand.workload_s < best_time ? cand.workload_s : best_time;
-                        continue;
-                    }
-                    if (cand.workload_s > best_time * (1.0 + NEAR_TIE)) {
-                        continue;
-                    }
-                    bool better = !have_best || cand.host_bytes_per_pass < best.host_bytes_per_pass ||
-                                  (cand.host_bytes_per_pass == best.host_bytes_per_pass &&
-                                   (cand.max_step_tokens < best.max_step_tokens ||
-                                    (cand.max_step_tokens == best.max_step_tokens && cand.max_seqs > best.max_seqs)));
-                    if (better) {
-                        best = cand;
-                        have_best = true;
-                    }
+                }
+                if (!fits) {
+                    continue;
+                }
+                cand.workload_s = workload_time(&c, &cand);
+                if (pass == 0) {
+                    best_time = cand.workload_s < best_time ? cand.workload_s : best_time;
+                    continue;
+                }
+                if (cand.workload_s > best_time * (1.0 + NEAR_TIE)) {
+                    continue;
+                }
+                bool better = !have_best || cand.host_bytes_per_pass < best.host_bytes_per_pass ||
+                              (cand.host_bytes_per_pass == best.host_bytes_per_pass &&
+                               (cand.max_step_tokens < best.max_step_tokens ||
+                                (cand.max_step_tokens == best.max_step_tokens && cand.max_seqs > best.max_seqs)));
+                if (better) {
+                    best = cand;
+                    have_best = true;
                 }
             }
         }
@@ -637,25 +446,23 @@ ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_
             st = ns__err_set(err, NS_ERR_RANGE, "plan: model sizes overflow");
         } else {
             ns_plan *s = &smallest;
-            ns_act_config a = s->act;
-            a.n_seqs = 1;
             fmt(p->vram_budget, b0, sizeof b0);
             fmt(s->min_arena_bytes, b1, sizeof b1);
             fmt(s->comp_bytes[NS_PLAN_RESIDENT], b2, sizeof b2);
             fmt(s->comp_bytes[NS_PLAN_STAGING], b3, sizeof b3);
-            fmt(ns_plan_activation_bytes(&ms->hp, &a), b4, sizeof b4);
-            fmt(kv_comp(&c, c.ctx_blocks), b5, sizeof b5);
-            fmt(s->comp_bytes[NS_PLAN_WORKSPACE] + ns_plan_sampling_bytes(ms->hp.n_vocab, 1), b6, sizeof b6);
+            fmt(s->comp_bytes[NS_PLAN_ACTIVATIONS], b4, sizeof b4);
+            fmt(s->min_arena_bytes - s->arena_bytes, b5, sizeof b5); /* the candidate holds no pages */
+            fmt(s->comp_bytes[NS_PLAN_WORKSPACE] + s->comp_bytes[NS_PLAN_SAMPLING], b6, sizeof b6);
             if (c.p.resident_layers >= 0) {
                 st = ns__err_set(err, NS_ERR_CAPACITY,
                                  "plan: %d resident layers need %s but the budget is %s (resident %s, staging %s, "
-                                 "activations %s, KV for one %u-token sequence %s, workspace+sampling %s)",
+                                 "activations %s, KV for one %u-token sequence %s, workspace %s)",
                                  c.p.resident_layers, b1, b0, b2, b3, b4, c.n_ctx, b5, b6);
             } else {
                 st = ns__err_set(err, NS_ERR_CAPACITY,
                                  "plan: budget %s is too small; this model needs at least %s (resident globals %s, "
                                  "%u staging slots %s, activations %s, KV for one %u-token sequence %s, "
-                                 "workspace+sampling %s)",
+                                 "workspace %s)",
                                  b0, b1, b2, s->n_slots, b3, b4, c.n_ctx, b5, b6);
             }
         }
@@ -671,16 +478,6 @@ ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_
     free(units);
     *out = best;
     return NS_OK;
-}
-
-bool ns_plan_spread_resident(uint32_t il, uint32_t n_resident, uint32_t n_layer) {
-    if (il >= n_layer || n_resident == 0) {
-        return false;
-    }
-    if (n_resident >= n_layer) {
-        return true;
-    }
-    return ((uint64_t)il + 1) * n_resident / n_layer > (uint64_t)il * n_resident / n_layer;
 }
 
 bool ns_plan_layer_resident(const ns_plan *plan, uint32_t il) {

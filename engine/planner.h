@@ -1,21 +1,21 @@
 /*
- * planner.h - the exact VRAM budget: arena layout, layer placement, KV
- * capacity, admission control and a throughput cost model.
+ * planner.h - the exact VRAM budget: layer placement, KV capacity, step token
+ * budget, admission control and a throughput cost model.
  *
  * Given a model's accounting (model_sizes.h), a device (bandwidths, FLOP/s),
  * a VRAM budget and a workload, ns_plan_compute() decides how many layers stay
  * resident in VRAM (N of them, spread evenly among the others, which stream
- * through K staging slots from pinned host memory), where the output head
- * lives, and how the one device
- * arena is cut into components:
+ * through K staging slots from pinned host memory), the token budget of one
+ * forward pass and the number of KV pages, and so how the one device arena
+ * is cut into components:
  *
  *   resident weights | staging slots | KV page pool | activations | workspace | sampling
  *
- * Every component is a multiple of NS_MSIZE_ALIGN and they sum exactly to
- * arena_bytes <= budget. The CUDA backend allocates arena_bytes once and
- * sub-allocates at the offsets recorded in the plan; it sizes its activation
- * buffers with ns_plan_act_layout() on plan->act, the same function the
- * planner used. docs/memory.md explains every formula.
+ * Every size comes from ns_arena_layout_compute (arena_layout.h), the
+ * function the CUDA backend sizes and carves its arena with; plan->arena_cfg
+ * is exactly the configuration to create the backend with
+ * (ns_backend_cuda_params_from_plan), and plan->arena_bytes is then exactly
+ * what the backend allocates. docs/memory.md explains every formula.
  *
  * Ownership: plans and layouts are plain data; nothing here allocates memory
  * that outlives a call. Thread safety: all functions are reentrant; the
@@ -28,6 +28,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena_layout.h"
 #include "model_sizes.h"
 #include "ns_status.h"
 
@@ -76,71 +77,7 @@ typedef struct ns_workload {
  * label workload is not modelled (every job pays its full prompt's KV). */
 ns_status ns_workload_get(const char *name, ns_workload *out);
 
-/* ---- activations and sampling buffers ------------------------------------- */
-
-/* What the activation buffers must hold in one forward pass. */
-typedef struct ns_act_config {
-    uint32_t n_tokens;        /* most tokens in one pass (the step token budget) */
-    uint32_t n_seqs;          /* most sequences in one pass (rows of logits) */
-    uint32_t n_ctx;           /* longest sequence (KV positions one token may attend) */
-    uint32_t kv_block_tokens; /* KV page size, for the per-sequence page tables */
-    uint32_t attn_q_tile;     /* query tokens whose full score rows exist at once; 0 = fused kernel, no score buffer */
-    uint64_t dequant_elems;   /* elements of the largest weight dequantized to f16 at once (cuBLAS path); 0 = none */
-    uint64_t embd_row_bytes;  /* one token_embd row as stored (rows are gathered from host memory) */
-} ns_act_config;
-
-/* Buffers of the activation component, in arena order. Shapes are
- * [rows, cols] with cols contiguous; f32 unless noted. */
-typedef enum ns_actbuf {
-    NS_ACTBUF_X = 0,     /* f32 [n_tokens, n_embd]    residual stream */
-    NS_ACTBUF_XB,        /* f32 [n_tokens, n_embd]    norm output / projection output */
-    NS_ACTBUF_XH,        /* f16 [n_tokens, max(n_embd, n_ff, n_head*hd_v)] GEMM input */
-    NS_ACTBUF_Q,         /* f32 [n_tokens, n_head*hd_k] */
-    NS_ACTBUF_K,         /* f32 [n_tokens, n_head_kv*hd_k] new keys before the f16 page write */
-    NS_ACTBUF_V,         /* f32 [n_tokens, n_head_kv*hd_v] */
-    NS_ACTBUF_ATT,       /* f32 [n_tokens, n_head*hd_v] attention output */
-    NS_ACTBUF_SCORES,    /* f32 [attn_q_tile * n_head, n_ctx] (0 bytes when fused) */
-    NS_ACTBUF_FFN_GATE,  /* f32 [n_tokens, n_ff] */
-    NS_ACTBUF_FFN_UP,    /* f32 [n_tokens, n_ff] */
-    NS_ACTBUF_WDEQ,      /* f16 [dequant_elems] dequantized weight */
-    NS_ACTBUF_LOGITS,    /* f32 [n_seqs, n_vocab] */
-    NS_ACTBUF_TOKENS,    /* i32 [n_tokens] token ids */
-    NS_ACTBUF_POS,       /* i32 [n_tokens] positions */
-    NS_ACTBUF_SEQ,       /* i32 [n_tokens] sequence slot of each token */
-    NS_ACTBUF_OUT_ROWS,  /* i32 [n_seqs] token index whose logits each sequence needs */
-    NS_ACTBUF_PAGES,     /* i32 [n_seqs, ceil(n_ctx / kv_block_tokens)] page tables */
-    NS_ACTBUF_EMBD_ROWS, /* u8 [n_tokens, embd_row_bytes] gathered token_embd rows */
-    NS_ACTBUF_COUNT
-} ns_actbuf;
-
-typedef struct ns_act_layout {
-    uint64_t offset[NS_ACTBUF_COUNT]; /* from the start of the activation component */
-    uint64_t bytes[NS_ACTBUF_COUNT];  /* each a multiple of NS_MSIZE_ALIGN */
-    uint64_t total;                /* sum of bytes */
-} ns_act_layout;
-
-/* Name of an activation buffer ("x", "scores"...). */
-const char *ns_actbuf_name(ns_actbuf b);
-
-/* Lay out the activation buffers for `hp` and `cfg`. NS_ERR_RANGE on
- * overflow, NS_ERR_INVALID_ARG on a zero n_tokens/n_seqs/n_ctx/block. */
-ns_status ns_plan_act_layout(const ns_model_hparams *hp, const ns_act_config *cfg, ns_act_layout *out);
-
-/* Total of ns_plan_act_layout (0 on error). */
-uint64_t ns_plan_activation_bytes(const ns_model_hparams *hp, const ns_act_config *cfg);
-
-/* Device sampling buffers for n_seqs sequences: probabilities f32 [n_seqs,
- * n_vocab], sort indices i32 [n_seqs, n_vocab], and 64 bytes per sequence of
- * parameters, RNG state and results; each part aligned. 0 on overflow. */
-uint64_t ns_plan_sampling_bytes(uint32_t n_vocab, uint32_t n_seqs);
-
 /* ---- the plan ------------------------------------------------------------- */
-
-typedef enum ns_plan_output {
-    NS_PLAN_OUTPUT_AUTO = 0, /* let the planner choose */
-    NS_PLAN_OUTPUT_DEVICE,   /* the head is resident */
-    NS_PLAN_OUTPUT_HOST      /* the head streams through the staging slots, in row chunks */
-} ns_plan_output;
 
 typedef struct ns_plan_params {
     uint64_t vram_budget;     /* bytes; the arena never exceeds it */
@@ -148,25 +85,11 @@ typedef struct ns_plan_params {
     ns_workload workload;     /* what to optimize for */
     ns_device_params dev;     /* cost-model inputs */
     int32_t resident_layers;  /* -1 = choose; else force this many (spread evenly) */
-    ns_plan_output output;    /* head placement */
-    uint32_t n_slots;         /* staging slots K (2..NS_STAGE_MAX_SLOTS); 0 = 2 */
+    uint32_t n_slots;         /* staging slots K (2..NS_ARENA_MAX_SLOTS); 0 = 2 */
     uint32_t kv_block_tokens; /* KV page size; 0 = 16 */
     uint32_t max_step_tokens; /* token budget of one pass; 0 = choose from 256..4096 */
-    uint32_t attn_q_tile;     /* see ns_act_config; default 0 (fused paged attention) */
-    bool dequant_scratch;     /* reserve an f16 buffer for the largest layer matrix (cuBLAS path); default true */
     uint64_t workspace_bytes; /* cuBLAS workspace; 0 = 32 MiB */
 } ns_plan_params;
-
-/* Arena components, in arena order. */
-typedef enum ns_plan_comp {
-    NS_PLAN_RESIDENT = 0, /* resident layers + head (if resident) + small globals */
-    NS_PLAN_STAGING,      /* n_slots * slot_bytes */
-    NS_PLAN_KV,           /* kv_blocks * kv_block_bytes (rounded up to the alignment) */
-    NS_PLAN_ACTIVATIONS,  /* ns_plan_act_layout(act).total */
-    NS_PLAN_WORKSPACE,    /* cuBLAS workspace */
-    NS_PLAN_SAMPLING,     /* ns_plan_sampling_bytes(n_vocab, max_seqs) */
-    NS_PLAN_COMP_COUNT
-} ns_plan_comp;
 
 /* Predicted cost of one kind of pass. */
 typedef struct ns_plan_perf {
@@ -185,19 +108,21 @@ typedef struct ns_plan {
     uint64_t comp_offset[NS_PLAN_COMP_COUNT];
     uint64_t comp_bytes[NS_PLAN_COMP_COUNT];
 
+    ns_arena_config arena_cfg; /* create the CUDA backend with exactly this (ns_backend_cuda_params_from_plan) */
+    ns_arena_layout layout;    /* ns_arena_layout_compute(model, arena_cfg): every buffer's offset and size */
+
     uint32_t n_layer;
     uint32_t n_resident;            /* resident layers, spread evenly (ns_plan_layer_resident) */
-    bool output_resident;           /* the head matrix is in the arena */
+    bool output_resident;           /* the head matrix is in the arena (always: the backend keeps it resident) */
     bool embd_on_host;              /* token_embd stays in host memory; rows are gathered per step */
     uint32_t n_slots;               /* K (0 when nothing streams) */
     uint64_t slot_bytes;            /* each slot (>= largest streamed layer) */
-    uint32_t head_chunks;           /* head streamed in this many row chunks (0 when resident) */
     uint64_t resident_weight_bytes; /* == comp_bytes[NS_PLAN_RESIDENT] */
-    uint64_t host_bytes_per_pass;   /* weight bytes copied over PCIe in every forward pass */
+    uint64_t host_bytes_per_pass;   /* weight bytes copied over PCIe in every forward pass (aligned packages) */
 
     uint32_t kv_block_tokens;
     uint64_t kv_block_bytes;     /* one page over all layers, K and V */
-    uint64_t kv_blocks;          /* pages in the pool */
+    uint64_t kv_blocks;          /* pages in the pool (<= INT32_MAX) */
     uint64_t kv_capacity_tokens; /* kv_blocks * kv_block_tokens */
     uint64_t kv_bytes_per_token;
     uint32_t n_ctx;          /* longest sequence planned for */
@@ -205,7 +130,6 @@ typedef struct ns_plan {
     uint32_t max_seqs;       /* concurrent sequences (KV- and token-budget-bound) */
     uint32_t max_step_tokens;
 
-    ns_act_config act;        /* what the activation component was sized for */
     uint64_t min_arena_bytes; /* the smallest arena that could run this model at all */
 
     ns_plan_perf prefill;      /* a pass of max_step_tokens prompt tokens */
@@ -220,27 +144,16 @@ typedef struct ns_plan {
 } ns_plan;
 
 /* Defaults: budget 0 (must be set), workload summarize, device rtx3060-12gb,
- * resident_layers -1, output AUTO, K 2, block 16, step tokens chosen,
- * dequant scratch on, 32 MiB workspace. */
+ * resident_layers -1, K 2, block 16, step tokens chosen, 32 MiB cuBLAS
+ * workspace. */
 void ns_plan_params_default(ns_plan_params *p);
 
-/* Name of a component ("resident weights", ...). */
-const char *ns_plan_comp_name(ns_plan_comp c);
-
 /* Plan `ms` under `p`. NS_ERR_CAPACITY (with how much is needed) when the
- * budget cannot hold two staging slots, activations, KV for one n_ctx
- * sequence, the workspace and sampling; or when a forced resident count does
- * not fit. NS_ERR_INVALID_ARG on bad parameters (the message names the
+ * budget cannot hold the resident globals, two staging slots, activations,
+ * KV for one n_ctx sequence and the workspace; or when a forced resident
+ * count does not fit. NS_ERR_INVALID_ARG on bad parameters (the message names the
  * field). On error `out` is zeroed. */
 ns_status ns_plan_compute(const ns_model_sizes *ms, const ns_plan_params *p, ns_plan *out, ns_err *err);
-
-/* Whether layer `il` is resident when n_resident of n_layer layers are:
- * the resident layers are spread evenly (layer il is resident when
- * floor((il+1)*R/L) > floor(il*R/L), so R=1 of 4 is layer 3, R=2 of 4 are 1
- * and 3). Spreading lets the copy engine keep filling slots while resident
- * layers compute; a contiguous block of resident layers stalls it once the
- * K slots are full (docs/memory.md, tests/planner/test_staging_sched.c). */
-bool ns_plan_spread_resident(uint32_t il, uint32_t n_resident, uint32_t n_layer);
 
 /* Whether layer `il` is resident in `plan` (ns_plan_spread_resident). */
 bool ns_plan_layer_resident(const ns_plan *plan, uint32_t il);

@@ -8,8 +8,11 @@
  * Device memory: one ns_cuda arena holds, in order, the resident weights,
  * the staging slots, the K/V pools of every layer (kv_cache.h layout), the
  * activation buffers, the ubatch tables, the RoPE table and the kernels'
- * scratch (GEMM fp16 chunk, cuBLAS workspace, split-K partials). Its size is
- * computed by one function (plan_arena) used both to size and to carve it.
+ * scratch (GEMM fp16 chunk, cuBLAS workspace, split-K partials). Its size
+ * and every piece come from ns_backend_cuda_arena_layout (cuda_arena.c, on
+ * arena_layout.h: the planner's function); creation checks that each piece
+ * agrees with this file's own view of it (activation widths, KV storage,
+ * the kernels' scratch) and that the carved total equals the layout's.
  *
  * Weight streaming (non-resident layers): every tensor of a streamed layer
  * is packed into one pinned host block (cudaHostAlloc, filled from the mmap
@@ -35,6 +38,7 @@
 
 #include "backend.h"
 #include "backend_cuda.h"
+#include "model_sizes.h"
 #include "ns_cuda.h"
 #include "ns_util.h"
 #include "planner.h"
@@ -93,19 +97,11 @@ static uint64_t al(uint64_t n) {
     return (n + CU_ALIGN - 1) & ~(CU_ALIGN - 1);
 }
 
+/* Layer of a tensor by name ("blk.N."), -1 for globals: the grouping rule
+ * of model_sizes.h, so packages match the layout's per-layer sizes. */
 static int32_t tensor_layer(const ns_model *m, const ns_tensor *t) {
-    const ns_hparams *hp = ns_model_hparams(m);
-    for (int32_t il = 0; il < hp->n_layer; il++) {
-        const ns_layer *L = ns_model_layer(m, il);
-        const ns_tensor *f[] = {L->attn_norm, L->wq, L->wk,       L->wv,     L->wo,   L->bq,
-                                L->bk,        L->bv, L->ffn_norm, L->w_gate, L->w_up, L->w_down};
-        for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-            if (f[i] != NULL && f[i] == t) {
-                return il;
-            }
-        }
-    }
-    return -1;
+    int64_t il = ns_msize_layer_index(t->name);
+    return il >= 0 && il < ns_model_hparams(m)->n_layer ? (int32_t)il : -1;
 }
 
 static bool layer_is_resident(const ns_hparams *hp, const ns_backend_cuda_params *cp, int32_t il) {
@@ -120,100 +116,17 @@ static int32_t page_cols(const ns_backend_params *p) {
     return (p->kv.max_seq_len + p->kv.page_size - 1) / p->kv.page_size;
 }
 
-static ns_cuda_scratch_cfg scratch_cfg(const ns_model *m, const ns_backend_params *p,
-                                       const ns_backend_cuda_params *cp) {
-    const ns_hparams *hp = ns_model_hparams(m);
+/* The kernels' scratch configuration of a layout. */
+static ns_cuda_scratch_cfg scratch_cfg(const ns_arena_layout *l, int32_t max_tokens) {
     ns_cuda_scratch_cfg s;
     memset(&s, 0, sizeof s);
-    s.max_tokens = p->max_tokens;
-    int64_t k = hp->n_embd;
-    k = hp->n_ff > k ? hp->n_ff : k;
-    k = (int64_t)hp->n_head * hp->head_dim > k ? (int64_t)hp->n_head * hp->head_dim : k;
-    s.max_k = k;
-    s.gemm_dequant_bytes = cp->gemm_dequant_bytes;
-    s.cublas_ws_bytes = cp->cublas_ws_bytes;
-    s.attn_partial_bytes = cp->attn_partial_bytes;
-    /* make sure one 64-row chunk of the widest K fits */
-    if (s.gemm_dequant_bytes == 0 && (uint64_t)k * 2 * 64 > ((uint64_t)64 << 20)) {
-        s.gemm_dequant_bytes = (size_t)k * 2 * 64;
-    }
-    s.embd_row_bytes = cp->embd_on_host ? ns_model_tok_embd(m)->row_bytes : 0;
+    s.max_tokens = max_tokens;
+    s.max_k = l->max_k;
+    s.gemm_dequant_bytes = (size_t)l->gemm_dequant_bytes;
+    s.cublas_ws_bytes = (size_t)l->cublas_ws_bytes;
+    s.attn_partial_bytes = (size_t)l->attn_partial_bytes;
+    s.embd_row_bytes = (size_t)l->embd_row_bytes;
     return s;
-}
-
-/* Arena bytes for the configuration; also fills slot_bytes. 0 on overflow. */
-static uint64_t plan_arena(const ns_model *m, const ns_backend_params *p, const ns_backend_cuda_params *cp,
-                           uint64_t *slot_bytes_out) {
-    const ns_hparams *hp = ns_model_hparams(m);
-    uint64_t total = 0, slot = 0;
-    uint64_t *layer_bytes = calloc((size_t)hp->n_layer, sizeof(uint64_t));
-    if (layer_bytes == NULL) {
-        return 0;
-    }
-    bool any_streamed = false;
-    const ns_tensor *embd = ns_model_tok_embd(m);
-    for (int32_t id = 0; id < ns_model_n_tensors(m); id++) {
-        const ns_tensor *t = ns_model_tensor(m, id);
-        int32_t il = tensor_layer(m, t);
-        if (il >= 0 && !layer_is_resident(hp, cp, il)) {
-            layer_bytes[il] += al(t->nbytes);
-            any_streamed = true;
-        } else if (t == embd && cp->embd_on_host && !hp->tied_output) {
-            /* stays on the host */
-        } else {
-            total += al(t->nbytes);
-        }
-    }
-    for (int32_t il = 0; il < hp->n_layer; il++) {
-        slot = layer_bytes[il] > slot ? layer_bytes[il] : slot;
-    }
-    free(layer_bytes);
-    int32_t n_slots = cp->n_slots > 0 ? cp->n_slots : 2;
-    if (any_streamed) {
-        total += (uint64_t)n_slots * al(slot);
-    }
-    uint64_t kv = ns_kv_storage_bytes(&p->kv, hp->n_layer, hp->n_head_kv, hp->head_dim);
-    if (kv == 0) {
-        return 0;
-    }
-    total += al(kv / 2) * 2;
-    for (int a = 0; a < NS_ACT_COUNT; a++) {
-        total += al((uint64_t)p->max_tokens * (uint64_t)ns_act_width(hp, (ns_act)a) * sizeof(float));
-    }
-    const uint64_t cap = (uint64_t)p->max_tokens;
-    total += 4 * al(cap * sizeof(int32_t));                             /* tok, pos, slot, logit_rows */
-    total += al(cap * (uint64_t)page_cols(p) * sizeof(int32_t));        /* page tables */
-    total += al((uint64_t)(hp->n_rot / 2 > 0 ? hp->n_rot / 2 : 1) * 4); /* rope table */
-    ns_cuda_scratch_cfg sc = scratch_cfg(m, p, cp);
-    uint64_t scratch = ns_cuda_scratch_bytes(&sc);
-    if (scratch == 0) {
-        return 0;
-    }
-    total += scratch;
-    if (slot_bytes_out != NULL) {
-        *slot_bytes_out = al(slot);
-    }
-    return total;
-}
-
-void ns_backend_cuda_params_default(ns_backend_cuda_params *cp) {
-    memset(cp, 0, sizeof *cp);
-    cp->n_resident = -1;
-    cp->n_slots = 2;
-}
-
-void ns_backend_cuda_params_from_plan(const ns_plan *plan, ns_backend_cuda_params *cp) {
-    ns_backend_cuda_params_default(cp);
-    cp->arena_bytes = plan->arena_bytes;
-    cp->n_resident = plan->n_resident >= plan->n_layer ? -1 : (int32_t)plan->n_resident;
-    cp->n_slots = plan->n_slots >= 2 ? (int32_t)plan->n_slots : 2;
-    cp->embd_on_host = plan->embd_on_host;
-    cp->cublas_ws_bytes = plan->comp_bytes[NS_PLAN_WORKSPACE];
-}
-
-uint64_t ns_backend_cuda_arena_bytes(const ns_model *model, const ns_backend_params *p,
-                                     const ns_backend_cuda_params *cp) {
-    return plan_arena(model, p, cp, NULL);
 }
 
 /* ---- error latch -------------------------------------------------------------- */
@@ -533,6 +446,39 @@ static ns_status check_types(const ns_model *m, ns_err *err) {
     return NS_OK;
 }
 
+/* The layout against this file's own view of each piece (activation
+ * widths, KV storage, page tables, RoPE table, the kernels' scratch). A
+ * mismatch is a bug: the layout and the carving code disagree. */
+static ns_status check_layout(const cu_ctx *c, const ns_arena_layout *lay, ns_err *err) {
+    const ns_hparams *hp = c->hp;
+    const ns_backend_params *p = &c->p;
+    const uint64_t T = (uint64_t)p->max_tokens;
+    const char *what = NULL;
+    for (int a = 0; a < NS_ACT_COUNT && what == NULL; a++) {
+        if (lay->buf_bytes[a] != T * (uint64_t)ns_act_width(hp, (ns_act)a) * sizeof(float)) {
+            what = ns_actbuf_name((ns_actbuf)a);
+        }
+    }
+    if (what == NULL &&
+        2 * lay->kv_pool_bytes != ns_kv_storage_bytes(&p->kv, hp->n_layer, hp->n_head_kv, hp->head_dim)) {
+        what = "KV pools";
+    }
+    if (what == NULL && lay->buf_bytes[NS_ACTBUF_PAGES] != T * (uint64_t)page_cols(p) * 4) {
+        what = "page tables";
+    }
+    if (what == NULL && lay->buf_bytes[NS_ACTBUF_ROPE] != (uint64_t)(hp->n_rot / 2 > 0 ? hp->n_rot / 2 : 1) * 4) {
+        what = "RoPE table";
+    }
+    ns_cuda_scratch_cfg sc = scratch_cfg(lay, p->max_tokens);
+    if (what == NULL && (uint64_t)ns_cuda_scratch_bytes(&sc) != lay->comp_bytes[NS_PLAN_WORKSPACE]) {
+        what = "kernel scratch";
+    }
+    if (what != NULL) {
+        return ns__err_set(err, NS_ERR_STATE, "cuda: the arena layout disagrees with the backend on %s", what);
+    }
+    return NS_OK;
+}
+
 static ns_status create_inner(cu_ctx *c, ns_err *err) {
     const ns_model *m = c->model;
     const ns_hparams *hp = c->hp;
@@ -547,10 +493,11 @@ static ns_status create_inner(cu_ctx *c, ns_err *err) {
         c->cp.embd_on_host = false; /* the head needs token_embd on the device */
     }
     c->n_slots = c->cp.n_slots > 0 ? c->cp.n_slots : 2;
-    uint64_t need = plan_arena(m, p, &c->cp, &c->slot_bytes);
-    if (need == 0) {
-        return ns__err_set(err, NS_ERR_RANGE, "cuda: arena size overflows");
-    }
+    ns_arena_layout lay;
+    NS_TRY(ns_backend_cuda_arena_layout(m, p, &c->cp, &lay, err));
+    NS_TRY(check_layout(c, &lay, err));
+    c->slot_bytes = lay.slot_bytes;
+    const uint64_t need = lay.total;
     uint64_t arena = c->cp.arena_bytes != 0 ? c->cp.arena_bytes : need;
     if (need > arena) {
         char a[32], b[32];
@@ -595,7 +542,7 @@ static ns_status create_inner(cu_ctx *c, ns_err *err) {
         host_total += c->pkg_bytes[c->streamed[i]];
     }
 
-    /* arena, in plan_arena's order of sizes (alignment makes order irrelevant to the total) */
+    /* arena, in the layout's order (every piece 256-aligned, so the total is the sum of the aligned sizes) */
     const ns_tensor *embd = ns_model_tok_embd(m);
     for (int32_t id = 0; id < c->n_tensors && st == NS_OK; id++) {
         cu_weight *w = &c->w[id];
@@ -638,21 +585,20 @@ static ns_status create_inner(cu_ctx *c, ns_err *err) {
     }
     const uint64_t kv = ns_kv_storage_bytes(&p->kv, hp->n_layer, hp->n_head_kv, hp->head_dim);
     c->layer_elems = kv / 2 / sizeof(uint16_t) / (uint64_t)hp->n_layer;
-    c->k_pool = carve(c, kv / 2, &st);
-    c->v_pool = carve(c, kv / 2, &st);
+    c->k_pool = carve(c, lay.kv_pool_bytes, &st);
+    c->v_pool = carve(c, lay.kv_pool_bytes, &st);
     for (int a = 0; a < NS_ACT_COUNT; a++) {
         c->act_w[a] = ns_act_width(hp, (ns_act)a);
-        c->act[a] = carve(c, (uint64_t)p->max_tokens * (uint64_t)c->act_w[a] * sizeof(float), &st);
+        c->act[a] = carve(c, lay.buf_bytes[a], &st);
     }
-    const uint64_t cap = (uint64_t)p->max_tokens;
     c->max_pages = page_cols(p);
-    c->d_tok = carve(c, cap * 4, &st);
-    c->d_pos = carve(c, cap * 4, &st);
-    c->d_slot = carve(c, cap * 4, &st);
-    c->d_logit_rows = carve(c, cap * 4, &st);
-    c->d_pages = carve(c, cap * (uint64_t)c->max_pages * 4, &st);
+    c->d_tok = carve(c, lay.buf_bytes[NS_ACTBUF_TOKENS], &st);
+    c->d_pos = carve(c, lay.buf_bytes[NS_ACTBUF_POS], &st);
+    c->d_slot = carve(c, lay.buf_bytes[NS_ACTBUF_SLOT], &st);
+    c->d_logit_rows = carve(c, lay.buf_bytes[NS_ACTBUF_OUT_ROWS], &st);
+    c->d_pages = carve(c, lay.buf_bytes[NS_ACTBUF_PAGES], &st);
     const int32_t half = hp->n_rot / 2 > 0 ? hp->n_rot / 2 : 1;
-    c->d_inv_freq = carve(c, (uint64_t)half * 4, &st);
+    c->d_inv_freq = carve(c, lay.buf_bytes[NS_ACTBUF_ROPE], &st);
     if (st != NS_OK) {
         return ns__err_set(err, st, "%s", ns_err_msg(&c->err));
     }
@@ -671,10 +617,16 @@ static ns_status create_inner(cu_ctx *c, ns_err *err) {
     if (st != NS_OK) {
         return ns__err_set(err, st, "%s", ns_cuda_errmsg(c->cu));
     }
-    ns_cuda_scratch_cfg sc = scratch_cfg(m, p, &c->cp);
+    ns_cuda_scratch_cfg sc = scratch_cfg(&lay, p->max_tokens);
     st = ns_cuda_reserve_scratch(c->cu, &sc);
     if (st != NS_OK) {
         return ns__err_set(err, st, "%s", ns_cuda_errmsg(c->cu));
+    }
+    /* Everything is carved: it must be exactly the layout the plan was made of. */
+    const uint64_t used = (uint64_t)ns_cuda_arena(c->cu)->used;
+    if (used != lay.total) {
+        return ns__err_set(err, NS_ERR_STATE, "cuda: carved %llu arena bytes but the layout says %llu",
+                           (unsigned long long)used, (unsigned long long)lay.total);
     }
     c->cur_layer = -1;
     if (c->n_streamed > 0) {

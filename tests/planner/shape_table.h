@@ -19,7 +19,7 @@ typedef struct shape_table {
     ns_gguf_tensor *t;
     size_t n;
     char (*names)[64];
-    ns_model_hparams hp;
+    ns_msize_hparams hp;
 } shape_table;
 
 static void st_add(shape_table *s, ns_type type, const char *name, int64_t ne0, int64_t ne1) {
@@ -98,6 +98,7 @@ static int shape_table_build(shape_table *s, const ns_synth_shape *shape, ns_syn
     s->hp.n_head = shape->n_head;
     s->hp.n_head_kv = shape->n_head_kv;
     s->hp.head_dim_k = s->hp.head_dim_v = (uint32_t)hd;
+    s->hp.n_rot = (uint32_t)hd;
     s->hp.n_ctx_train = shape->n_ctx;
     s->hp.n_vocab = shape->n_vocab;
     return 0;

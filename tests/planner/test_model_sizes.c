@@ -57,7 +57,7 @@ static void test_tied_and_errors(void) {
     ns_model_sizes_free(&ms);
 
     /* A tensor of a layer past block_count. */
-    ns_model_hparams hp = s.hp;
+    ns_msize_hparams hp = s.hp;
     hp.n_layer = 2;
     ASSERT_EQ(ns_model_sizes_build(&hp, s.t, s.n, &ms, &err), NS_ERR_FORMAT);
     ASSERT_TRUE(strstr(err.msg, "outside") != NULL);

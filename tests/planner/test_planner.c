@@ -1,5 +1,5 @@
 /* test_planner.c - the arena plan: exact sums, budgets, monotonicity, a
- * 70B-on-12GiB sanity check, capacity errors, activation layout, profiles,
+ * 70B-on-12GiB sanity check, capacity errors, the arena layout, profiles,
  * workloads, and KV admission control against simulated job streams. */
 #include "kv_cache.h"
 #include "ns_test.h"
@@ -42,19 +42,38 @@ static void check_plan(const ns_model_sizes *ms, const ns_plan_params *p, const 
     ASSERT_EQ(sum, pl->arena_bytes);
     ASSERT_TRUE(pl->arena_bytes <= p->vram_budget);
     ASSERT_TRUE(pl->min_arena_bytes <= pl->arena_bytes);
-    /* What is left is less than one more KV page (plus alignment). */
-    ASSERT_TRUE(p->vram_budget - pl->arena_bytes < pl->kv_block_bytes + NS_MSIZE_ALIGN);
+    /* What is left is less than one more KV page (plus the two pools' alignment). */
+    ASSERT_TRUE(p->vram_budget - pl->arena_bytes < pl->kv_block_bytes + 2 * NS_MSIZE_ALIGN ||
+                pl->kv_blocks == INT32_MAX);
 
-    /* Resident component = globals + resident layers + head if resident. */
-    uint64_t res = ms->globals_dev_bytes + (pl->output_resident ? ms->head_dev_bytes : 0);
-    uint64_t biggest_streamed = 0, host = pl->output_resident ? 0 : ms->head_bytes;
+    /* The plan is exactly the shared layout of its own configuration. */
+    ns_arena_layout lay;
+    ASSERT_OK(ns_arena_layout_compute(ms, &pl->arena_cfg, &lay));
+    ASSERT_EQ(memcmp(&lay, &pl->layout, sizeof lay), 0);
+    ASSERT_EQ(lay.total, pl->arena_bytes);
+    for (int c = 0; c < NS_PLAN_COMP_COUNT; c++) {
+        ASSERT_EQ(lay.comp_bytes[c], pl->comp_bytes[c]);
+        ASSERT_EQ(lay.comp_offset[c], pl->comp_offset[c]);
+    }
+    ASSERT_EQ(pl->arena_cfg.max_tokens, pl->max_step_tokens);
+    ASSERT_EQ(pl->arena_cfg.n_pages, pl->kv_blocks);
+    ASSERT_EQ(pl->arena_cfg.page_size, pl->kv_block_tokens);
+    ASSERT_EQ(pl->arena_cfg.max_seq_len, pl->n_ctx);
+    ASSERT_EQ(pl->arena_cfg.n_resident, pl->n_resident);
+    ASSERT_TRUE(pl->kv_blocks <= INT32_MAX);
+
+    /* Resident component = globals + head + resident layers (+ token_embd when tied: it is the head). */
+    ASSERT_TRUE(pl->output_resident);
+    ASSERT_EQ(pl->embd_on_host, !ms->output_tied);
+    uint64_t res = ms->globals_dev_bytes + ms->head_dev_bytes;
+    uint64_t biggest_streamed = 0, host = 0;
     uint32_t n_res = 0;
     for (uint32_t i = 0; i < ms->hp.n_layer; i++) {
         if (ns_plan_layer_resident(pl, i)) {
             res += ms->layers[i].dev_bytes;
             n_res++;
         } else {
-            host += ms->layers[i].bytes;
+            host += ms->layers[i].dev_bytes;
             if (ms->layers[i].dev_bytes > biggest_streamed) {
                 biggest_streamed = ms->layers[i].dev_bytes;
             }
@@ -64,42 +83,44 @@ static void check_plan(const ns_model_sizes *ms, const ns_plan_params *p, const 
     ASSERT_EQ(pl->comp_bytes[NS_PLAN_RESIDENT], res);
     ASSERT_EQ(pl->resident_weight_bytes, res);
     ASSERT_EQ(pl->host_bytes_per_pass, host);
-    /* Staging: K >= 2 slots, each holding the largest streamed layer and a head chunk. */
-    if (pl->n_resident < pl->n_layer || !pl->output_resident) {
+    /* Staging: K >= 2 slots, each holding the largest streamed layer. */
+    if (pl->n_resident < pl->n_layer) {
         ASSERT_TRUE(pl->n_slots >= 2);
-        ASSERT_TRUE(pl->slot_bytes >= biggest_streamed);
+        ASSERT_EQ(pl->slot_bytes, biggest_streamed);
         ASSERT_EQ(pl->comp_bytes[NS_PLAN_STAGING], (uint64_t)pl->n_slots * pl->slot_bytes);
     } else {
         ASSERT_EQ(pl->n_slots, 0);
         ASSERT_EQ(pl->comp_bytes[NS_PLAN_STAGING], 0);
     }
-    if (!pl->output_resident) {
-        ASSERT_TRUE(pl->head_chunks >= 1);
-        uint64_t rows_per_chunk = (ms->hp.n_vocab + pl->head_chunks - 1) / pl->head_chunks;
-        ASSERT_TRUE(rows_per_chunk * ms->head_row_bytes <= pl->slot_bytes);
-    }
-    /* KV: pages fit their component, every concurrent job has all its pages,
-     * and at least one ctx-long sequence fits. */
+    /* KV: both pools of kv_blocks pages, every concurrent job has all its
+     * pages, and at least one ctx-long sequence fits. */
     ASSERT_EQ(pl->kv_block_bytes, (uint64_t)pl->kv_block_tokens * ms->kv_bytes_per_token);
-    ASSERT_TRUE(pl->kv_blocks * pl->kv_block_bytes <= pl->comp_bytes[NS_PLAN_KV]);
+    ASSERT_EQ(pl->comp_bytes[NS_PLAN_KV], 2 * ns_msize_align(pl->kv_blocks * pl->kv_block_bytes / 2));
     ASSERT_EQ(pl->kv_capacity_tokens, pl->kv_blocks * pl->kv_block_tokens);
     ASSERT_TRUE(pl->max_seqs >= 1);
     ASSERT_TRUE((uint64_t)pl->max_seqs * pl->blocks_per_job <= pl->kv_blocks);
     ASSERT_TRUE(pl->kv_capacity_tokens >= pl->n_ctx);
     ASSERT_TRUE(pl->max_seqs <= pl->max_step_tokens);
     ASSERT_TRUE(pl->max_seqs <= p->workload.n_jobs);
-    /* The dequant scratch holds the largest layer matrix (the head goes in row chunks). */
-    uint64_t layer_matrix = 0;
-    for (uint32_t i = 0; i < ms->hp.n_layer; i++) {
-        layer_matrix = ms->layers[i].max_matrix_elems > layer_matrix ? ms->layers[i].max_matrix_elems : layer_matrix;
+    /* Activations: nine f32 [T, width] buffers, five i32 tables, the RoPE table. */
+    const uint64_t T = pl->max_step_tokens, E = ms->hp.n_embd, F = ms->hp.n_ff, V = ms->hp.n_vocab;
+    const uint64_t q = (uint64_t)ms->hp.n_head * ms->hp.head_dim_k, kv = (uint64_t)ms->hp.n_head_kv * ms->hp.head_dim_k;
+    const uint64_t cols = (pl->n_ctx + (uint64_t)pl->kv_block_tokens - 1) / pl->kv_block_tokens;
+    uint64_t act = ns_msize_align(T * E * 4) + ns_msize_align(T * (E > q ? E : q) * 4) + 2 * ns_msize_align(T * q * 4) +
+                   2 * ns_msize_align(T * kv * 4) + 2 * ns_msize_align(T * F * 4) + ns_msize_align(T * V * 4) +
+                   4 * ns_msize_align(T * 4) + ns_msize_align(T * cols * 4) + ns_msize_align(ms->hp.n_rot / 2 * 4);
+    ASSERT_EQ(pl->comp_bytes[NS_PLAN_ACTIVATIONS], act);
+    /* Workspace: GEMM chunk, f16 inputs, cuBLAS, split-K partials, gathered embedding rows. */
+    uint64_t mk = E > F ? E : F;
+    mk = q > mk ? q : mk;
+    uint64_t gemm = mk * 128 > (64ull << 20) ? mk * 128 : (64ull << 20);
+    uint64_t cublas = p->workspace_bytes ? p->workspace_bytes : (32ull << 20);
+    uint64_t ws = ns_msize_align(gemm) + ns_msize_align(T * mk * 2) + ns_msize_align(cublas) + (16ull << 20);
+    if (pl->embd_on_host) {
+        ws += ns_msize_align(T * ms->embd_row_bytes) + ns_msize_align(T * 4);
     }
-    ASSERT_EQ(pl->act.dequant_elems, p->dequant_scratch ? layer_matrix : 0);
-    ASSERT_EQ(pl->act.n_tokens, pl->max_step_tokens);
-    ASSERT_EQ(pl->act.embd_row_bytes, pl->embd_on_host ? ms->embd_row_bytes : 0);
-    /* Activations and sampling match the public sizing functions. */
-    ASSERT_EQ(pl->act.n_seqs, pl->max_seqs);
-    ASSERT_EQ(pl->comp_bytes[NS_PLAN_ACTIVATIONS], ns_plan_activation_bytes(&ms->hp, &pl->act));
-    ASSERT_EQ(pl->comp_bytes[NS_PLAN_SAMPLING], ns_plan_sampling_bytes(ms->hp.n_vocab, pl->max_seqs));
+    ASSERT_EQ(pl->comp_bytes[NS_PLAN_WORKSPACE], ws);
+    ASSERT_EQ(pl->comp_bytes[NS_PLAN_SAMPLING], 0);
     ASSERT_TRUE(pl->prefill.tokens_per_s > 0 && isfinite(pl->prefill.tokens_per_s));
     ASSERT_TRUE(pl->workload_s > 0 && isfinite(pl->workload_s));
     if (p->workload.output_tokens > 0) {
@@ -110,53 +131,100 @@ static void check_plan(const ns_model_sizes *ms, const ns_plan_params *p, const 
     }
 }
 
-static void test_act_layout(void) {
+static void test_arena_layout(void) {
     ns_model_sizes ms;
     load_shape("llama2-7b", NS_FTYPE_Q4_K_M, 0, &ms);
-    ns_act_config a = {512, 64, 4096, 16, 0, 0, 0};
-    ns_act_layout l;
-    ASSERT_OK(ns_plan_act_layout(&ms.hp, &a, &l));
-    uint64_t sum = 0;
-    for (int b = 0; b < NS_ACTBUF_COUNT; b++) {
-        ASSERT_EQ(l.offset[b], sum);
-        ASSERT_EQ(l.bytes[b] % NS_MSIZE_ALIGN, 0);
-        sum += l.bytes[b];
+    ns_arena_config a;
+    memset(&a, 0, sizeof a);
+    a.max_tokens = 512;
+    a.n_pages = 100;
+    a.page_size = 16;
+    a.max_seq_len = 4096;
+    a.n_resident = 32;
+    a.embd_on_host = true;
+    ns_arena_layout l;
+    ASSERT_OK(ns_arena_layout_compute(&ms, &a, &l));
+    /* Components back to back; buffers back to back inside theirs, each aligned. */
+    uint64_t off = 0;
+    for (int c = 0; c < NS_PLAN_COMP_COUNT; c++) {
+        ASSERT_EQ(l.comp_offset[c], off);
+        ASSERT_EQ(l.comp_bytes[c] % NS_MSIZE_ALIGN, 0);
+        off += l.comp_bytes[c];
     }
-    ASSERT_EQ(sum, l.total);
-    ASSERT_EQ(l.bytes[NS_ACTBUF_X], 512ull * 4096 * 4);
-    ASSERT_EQ(l.bytes[NS_ACTBUF_XH], 512ull * 11008 * 2);
-    ASSERT_EQ(l.bytes[NS_ACTBUF_FFN_UP], 512ull * 11008 * 4);
-    ASSERT_EQ(l.bytes[NS_ACTBUF_LOGITS], 64ull * 32000 * 4);
-    ASSERT_EQ(l.bytes[NS_ACTBUF_PAGES], ns_msize_align(64ull * 256 * 4));
-    ASSERT_EQ(l.bytes[NS_ACTBUF_SCORES], 0);
-    ASSERT_EQ(l.bytes[NS_ACTBUF_WDEQ], 0);
-    ASSERT_STREQ(ns_actbuf_name(NS_ACTBUF_SCORES), "scores");
-    ASSERT_STREQ(ns_actbuf_name(NS_ACTBUF_EMBD_ROWS), "embd_rows");
-    uint64_t base = l.total;
-    a.attn_q_tile = 32;
-    a.dequant_elems = ms.max_matrix_elems;
-    a.embd_row_bytes = ms.embd_row_bytes;
-    ASSERT_EQ(ns_plan_activation_bytes(&ms.hp, &a), base + 32ull * 32 * 4096 * 4 +
-                                                        ns_msize_align(ms.max_matrix_elems * 2) +
-                                                        ns_msize_align(512ull * ms.embd_row_bytes));
-    /* Monotone in every dimension. */
+    ASSERT_EQ(off, l.total);
+    off = l.comp_offset[NS_PLAN_ACTIVATIONS];
+    for (int b = 0; b < NS_ACTBUF_COUNT; b++) {
+        if (b == NS_ACTBUF_WORKSPACE_FIRST) {
+            ASSERT_EQ(off, l.comp_offset[NS_PLAN_WORKSPACE]);
+        }
+        ASSERT_EQ(l.buf_offset[b], off);
+        ASSERT_EQ(l.buf_offset[b] % NS_MSIZE_ALIGN, 0);
+        off += ns_msize_align(l.buf_bytes[b]);
+    }
+    ASSERT_EQ(off, l.comp_offset[NS_PLAN_SAMPLING]);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_X], 512ull * 4096 * 4);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_XN], 512ull * 4096 * 4);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_UP], 512ull * 11008 * 4);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_LOGITS], 512ull * 32000 * 4);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_PAGES], 512ull * 256 * 4);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_ROPE], 64ull * 4);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_X16], 512ull * 11008 * 2);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_GEMM_W16], 64ull << 20);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_CUBLAS_WS], 32ull << 20);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_EMBD_ROWS], 512ull * ms.embd_row_bytes);
+    ASSERT_EQ(l.buf_bytes[NS_ACTBUF_EMBD_IDS], 512ull * 4);
+    ASSERT_EQ(l.kv_pool_bytes, 32ull * 100 * 32 * 16 * 128 * 2);
+    ASSERT_EQ(l.comp_bytes[NS_PLAN_KV], 2 * l.kv_pool_bytes);
+    ASSERT_EQ(l.comp_bytes[NS_PLAN_KV], 100 * 16 * ms.kv_bytes_per_token);
+    ASSERT_EQ(ns_arena_kv_page_bytes(&ms, 16), 16 * ms.kv_bytes_per_token);
+    ASSERT_EQ(l.n_slots, 0);
+    ASSERT_EQ(l.comp_bytes[NS_PLAN_STAGING], 0);
+    uint64_t layers_dev = 0;
+    for (uint32_t i = 0; i < 32; i++) {
+        layers_dev += ms.layers[i].dev_bytes;
+    }
+    ASSERT_EQ(l.comp_bytes[NS_PLAN_RESIDENT], ms.globals_dev_bytes + ms.head_dev_bytes + layers_dev);
+    ASSERT_TRUE(l.comp_bytes[NS_PLAN_RESIDENT] >= ms.total_bytes - ms.embd_bytes);
+    ASSERT_STREQ(ns_actbuf_name(NS_ACTBUF_PAGES), "pages");
+    ASSERT_STREQ(ns_actbuf_name(NS_ACTBUF_EMBD_IDS), "embd_ids");
+    ASSERT_STREQ(ns_plan_comp_name(NS_PLAN_WORKSPACE), "workspace");
+    /* Streaming half the layers: two slots of the largest layer; resident shrinks by the streamed layers. */
+    uint64_t all_res = l.comp_bytes[NS_PLAN_RESIDENT];
+    a.n_resident = 16;
+    ASSERT_OK(ns_arena_layout_compute(&ms, &a, &l));
+    ASSERT_EQ(l.n_slots, 2);
+    ASSERT_EQ(l.n_streamed, 16);
+    ASSERT_EQ(l.slot_bytes, ms.max_layer_dev_bytes);
+    ASSERT_EQ(l.comp_bytes[NS_PLAN_STAGING], 2 * ms.max_layer_dev_bytes);
+    ASSERT_EQ(l.comp_bytes[NS_PLAN_RESIDENT] + l.host_layer_bytes, all_res);
+    /* token_embd on the device: resident grows by it, the gather buffers go. */
+    a.embd_on_host = false;
+    ns_arena_layout l2;
+    ASSERT_OK(ns_arena_layout_compute(&ms, &a, &l2));
+    ASSERT_EQ(l2.comp_bytes[NS_PLAN_RESIDENT], l.comp_bytes[NS_PLAN_RESIDENT] + ms.embd_dev_bytes);
+    ASSERT_EQ(l2.buf_bytes[NS_ACTBUF_EMBD_ROWS], 0);
+    ASSERT_EQ(l2.buf_bytes[NS_ACTBUF_EMBD_IDS], 0);
+    /* Monotone in T. */
     uint64_t prev = 0;
     for (uint32_t t = 1; t <= 4096; t *= 2) {
-        a.n_tokens = t;
-        uint64_t b = ns_plan_activation_bytes(&ms.hp, &a);
-        ASSERT_TRUE(b > prev);
-        prev = b;
+        a.max_tokens = t;
+        ASSERT_OK(ns_arena_layout_compute(&ms, &a, &l));
+        ASSERT_TRUE(l.total > prev);
+        prev = l.total;
     }
-    a.n_tokens = 0;
-    ASSERT_EQ(ns_plan_act_layout(&ms.hp, &a, &l), NS_ERR_INVALID_ARG);
-    ASSERT_EQ(ns_plan_activation_bytes(&ms.hp, &a), 0);
-    a.n_tokens = UINT32_MAX;
-    a.n_seqs = UINT32_MAX;
-    a.dequant_elems = UINT64_MAX / 2;
-    ASSERT_EQ(ns_plan_act_layout(&ms.hp, &a, &l), NS_ERR_RANGE);
-    /* Sampling: probs + indices + 64 B per sequence. */
-    ASSERT_EQ(ns_plan_sampling_bytes(32000, 1), 2 * ns_msize_align(128000) + 256);
-    ASSERT_EQ(ns_plan_sampling_bytes(32000, 100), 2 * ns_msize_align(12800000) + ns_msize_align(6400));
+    /* Bad configurations. */
+    a.max_tokens = 0;
+    ASSERT_EQ(ns_arena_layout_compute(&ms, &a, &l), NS_ERR_INVALID_ARG);
+    ASSERT_EQ(l.total, 0);
+    a.max_tokens = 512;
+    a.n_slots = 9;
+    ASSERT_EQ(ns_arena_layout_compute(&ms, &a, &l), NS_ERR_INVALID_ARG);
+    a.n_slots = 0;
+    a.gemm_dequant_bytes = 11008ull * 2 * 63; /* the kernels need 64 rows */
+    ASSERT_EQ(ns_arena_layout_compute(&ms, &a, &l), NS_ERR_INVALID_ARG);
+    a.gemm_dequant_bytes = 0;
+    a.n_pages = UINT64_MAX / 2;
+    ASSERT_EQ(ns_arena_layout_compute(&ms, &a, &l), NS_ERR_RANGE);
     ns_model_sizes_free(&ms);
 }
 
@@ -208,10 +276,10 @@ static void test_70b_on_3060(void) {
             "70B Q4_K_M on rtx3060 12 GiB, summarize: T %u, resident %u/80 (%.2f GiB), head %s, slots %u x %.0f MiB, "
             "KV %llu tokens, max_seqs %u, prefill %.1f tok/s (frac %.2f), decode %.2f tok/s (frac %.2f), "
             "workload %.0f s = %.2f output tok/s\n",
-            pl.max_step_tokens, pl.n_resident, pl.resident_weight_bytes / GIB, pl.output_resident ? "resident" : "host",
-            pl.n_slots, pl.slot_bytes / MIB, (unsigned long long)pl.kv_capacity_tokens, pl.max_seqs,
-            pl.prefill.tokens_per_s, pl.prefill.stream_frac, pl.decode.tokens_per_s, pl.decode.stream_frac,
-            pl.workload_s, pl.workload_out_tok_s);
+            pl.max_step_tokens, pl.n_resident, pl.resident_weight_bytes / GIB, "resident", pl.n_slots,
+            pl.slot_bytes / MIB, (unsigned long long)pl.kv_capacity_tokens, pl.max_seqs, pl.prefill.tokens_per_s,
+            pl.prefill.stream_frac, pl.decode.tokens_per_s, pl.decode.stream_frac, pl.workload_s,
+            pl.workload_out_tok_s);
     /* Sane: most layers stream, a real batch runs, decode is PCIe-bound, and
      * aggregate decode is well above llama.cpp's 0.5-2 tok/s at -ngl. */
     ASSERT_TRUE(pl.n_resident < 40);
@@ -311,18 +379,7 @@ static void test_capacity_and_forced(void) {
     p.resident_layers = -1;
     ASSERT_OK(ns_plan_compute(&ms, &p, &pl, &err));
     ASSERT_TRUE(pl.n_resident <= fits_max);
-    /* Output placement forced. */
-    p.output = NS_PLAN_OUTPUT_HOST;
-    ASSERT_OK(ns_plan_compute(&ms, &p, &pl, &err));
-    check_plan(&ms, &p, &pl);
-    ASSERT_TRUE(!pl.output_resident);
-    p.output = NS_PLAN_OUTPUT_DEVICE;
-    ASSERT_OK(ns_plan_compute(&ms, &p, &pl, &err));
-    check_plan(&ms, &p, &pl);
-    ASSERT_TRUE(pl.output_resident);
-
     /* Bad parameters. */
-    p.output = NS_PLAN_OUTPUT_AUTO;
     p.resident_layers = 41;
     ASSERT_EQ(ns_plan_compute(&ms, &p, &pl, &err), NS_ERR_INVALID_ARG);
     p.resident_layers = -1;
@@ -331,6 +388,8 @@ static void test_capacity_and_forced(void) {
     ASSERT_TRUE(strstr(err.msg, "ctx") != NULL);
     p.n_ctx = 0;
     p.n_slots = 1;
+    ASSERT_EQ(ns_plan_compute(&ms, &p, &pl, &err), NS_ERR_INVALID_ARG);
+    p.n_slots = 9; /* the backend has at most 8 */
     ASSERT_EQ(ns_plan_compute(&ms, &p, &pl, &err), NS_ERR_INVALID_ARG);
     p.n_slots = 2;
     p.dev.pcie_gbps = 0;
@@ -361,8 +420,7 @@ static void test_random_budgets(void) {
             p.n_slots = 2 + (uint32_t)(rnd() % 3);
             p.max_step_tokens = 64u << (rnd() % 5);
             p.kv_block_tokens = 8u << (rnd() % 4);
-            p.attn_q_tile = (rnd() % 2) ? 0 : 16;
-            p.dequant_scratch = rnd() % 2;
+            p.workspace_bytes = (rnd() % 2) ? 0 : (8ull << 20) + rnd() % 4096;
             if (rnd() % 4 == 0) {
                 p.resident_layers = (int32_t)(rnd() % (ms.hp.n_layer + 1));
             }
@@ -423,7 +481,6 @@ static void test_monotone(void) {
             ASSERT_TRUE(prev > 0.0);
             /* For a fixed placement, more budget -> more sequences -> no slower decode. */
             p.resident_layers = 0;
-            p.output = NS_PLAN_OUTPUT_HOST;
             prev = 0.0;
             prev_seqs = 0;
             for (double g = 1.0; g <= 24.0; g += 0.25) {
@@ -566,7 +623,7 @@ static void test_spread(void) {
 }
 
 int main(void) {
-    test_act_layout();
+    test_arena_layout();
     test_profiles_and_workloads();
     test_spread();
     test_70b_on_3060();
