@@ -13,8 +13,11 @@ typedef struct ns_cli_command {
 static const ns_cli_command g_commands[] = {
 #define NS__CLI_ENTRY(name, fn, help) {#name, fn, help},
     NS_CLI_COMMANDS(NS__CLI_ENTRY)
+#ifdef NS_CLI_HAVE_QUEUE
+        NS_CLI_QUEUE_COMMANDS(NS__CLI_ENTRY)
+#endif
 #undef NS__CLI_ENTRY
-        {NULL, NULL, NULL},
+            {NULL, NULL, NULL},
 };
 
 static void usage(FILE *f) {
