@@ -42,7 +42,7 @@ static void usage(FILE *f) {
             "  --parallel N             sequences decoded together (default: min(prompts, 64))\n"
             "  --batch N                tokens per forward pass (default 512)\n"
             "  -t N                     CPU threads (default: all cores)\n"
-            "  --backend cpu|cuda|auto  (default auto)\n",
+            "  --backend cpu|cuda|auto  (default auto)\n" CLI_PLACEMENT_HELP,
             MAX_STOP);
 }
 
@@ -178,7 +178,9 @@ int ns_cmd_generate(int argc, char **argv) {
     size_t n_stop = 0;
     ns_sampler_params sp;
     ns_sampler_params_default(&sp);
-    ns_engine_params ep = {0};
+    ns_engine_params ep;
+    ns_engine_params_default(&ep);
+    bool batch_given = false;
     for (int i = 1; i < argc;) {
         const char *a = argv[i];
         int used = 2; /* option and value; flags set 1 */
@@ -219,10 +221,13 @@ int ns_cmd_generate(int argc, char **argv) {
             ok = cli_parse_i32(v, 1, 4096, &parallel);
         } else if (strcmp(a, "--batch") == 0 && v) {
             ok = cli_parse_i32(v, 1, 65536, &batch);
+            batch_given = true;
         } else if (strcmp(a, "-t") == 0 && v) {
             ok = cli_parse_i32(v, 1, 1024, &ep.n_threads);
         } else if (strcmp(a, "--backend") == 0 && v) {
             ok = ns_backend_kind_parse(v, &ep.backend);
+        } else if (cli_placement_opt(a, v, &ep, &ok)) {
+            /* --vram-budget, --resident-layers, --workload */
         } else if (strcmp(a, "--ignore-eos") == 0) {
             sp.ignore_eos = true;
             used = 1;
@@ -244,6 +249,9 @@ int ns_cmd_generate(int argc, char **argv) {
     }
     if (model == NULL || (prompt == NULL) == (file == NULL)) {
         usage(stderr);
+        return 2;
+    }
+    if (cli_placement_check("generate", &ep) != 0) {
         return 2;
     }
 
@@ -299,10 +307,14 @@ int ns_cmd_generate(int argc, char **argv) {
     /* Open with a provisional context to get the tokenizer, tokenize, then
      * size the engine for the longest prompt. */
     ep.model_path = model;
-    ep.max_seqs = 1;
-    ep.max_tokens = 1;
-    ep.max_seq_len = 1;
-    if (ns_engine_create(&ep, &eng, &err) != NS_OK) {
+    ns_engine_params tp = ep; /* tokenizer only: no device, no plan */
+    tp.backend = NS_BACKEND_CPU;
+    tp.vram_budget = 0;
+    tp.resident_layers = -1;
+    tp.max_seqs = 1;
+    tp.max_tokens = 1;
+    tp.max_seq_len = 1;
+    if (ns_engine_create(&tp, &eng, &err) != NS_OK) {
         fprintf(stderr, "generate: %s\n", ns_err_msg(&err));
         goto done;
     }
@@ -347,10 +359,18 @@ int ns_cmd_generate(int argc, char **argv) {
     ep.max_seqs = parallel > 0 ? parallel : (n_prompts < 64 ? n_prompts : 64);
     ep.max_tokens = batch > ep.max_seqs ? batch : ep.max_seqs;
     ep.max_seq_len = max_prompt + n_gen;
+    if (ep.vram_budget > 0) {
+        /* The planner picks the pass size unless --batch was given, and plans for this run's shape. */
+        ep.max_tokens = batch_given ? ep.max_tokens : 0;
+        if (ep.workload == NULL) {
+            ep.workload = n_prompts == 1 ? "single" : "summarize";
+        }
+    }
     if (ns_engine_create(&ep, &eng, &err) != NS_OK) {
         fprintf(stderr, "generate: %s\n", ns_err_msg(&err));
         goto done;
     }
+    cli_print_device("generate", eng);
     ns_sched *sched = ns_engine_sched(eng);
     const char *backend = ns_backend_name(ns_engine_backend(eng));
 

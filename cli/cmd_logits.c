@@ -19,13 +19,15 @@ static void usage(FILE *f) {
     fprintf(f, "usage: nightshift logits -m MODEL.gguf (-p TEXT | --token-ids 1,2,3) -o OUT.f32 [options]\n"
                "  writes float32 logits [n_tokens][n_vocab] for every prompt position\n"
                "  -t N                   CPU threads (default: all cores)\n"
-               "  --backend cpu|cuda|auto  (default auto)\n"
+               "  --backend cpu|cuda|auto  (default auto)\n" CLI_PLACEMENT_HELP
                "  --print-ids            print the prompt token ids on stdout\n");
 }
 
 int ns_cmd_logits(int argc, char **argv) {
     const char *model = NULL, *prompt = NULL, *ids_arg = NULL, *out_path = NULL;
-    ns_engine_params ep = {0};
+    ns_engine_params ep;
+    ns_engine_params_default(&ep);
+    bool placement_ok = true;
     bool print_ids = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -43,6 +45,8 @@ int ns_cmd_logits(int argc, char **argv) {
             out_path = v, i++;
         } else if (strcmp(a, "-t") == 0 && v && cli_parse_i32(v, 1, 1024, &ep.n_threads)) {
             i++;
+        } else if (cli_placement_opt(a, v, &ep, &placement_ok) && placement_ok) {
+            i++;
         } else if (strcmp(a, "--backend") == 0 && v && ns_backend_kind_parse(v, &ep.backend)) {
             i++;
         } else if (strcmp(a, "--print-ids") == 0) {
@@ -56,6 +60,12 @@ int ns_cmd_logits(int argc, char **argv) {
     if (model == NULL || out_path == NULL || (prompt == NULL) == (ids_arg == NULL)) {
         usage(stderr);
         return 2;
+    }
+    if (cli_placement_check("logits", &ep) != 0) {
+        return 2;
+    }
+    if (ep.workload == NULL) {
+        ep.workload = "single"; /* one sequence at a time */
     }
     int32_t *ids = NULL, n = 0;
     if (ids_arg != NULL && !cli_parse_ids(ids_arg, &ids, &n)) {
@@ -78,6 +88,7 @@ int ns_cmd_logits(int argc, char **argv) {
         fprintf(stderr, "logits: %s\n", ns_err_msg(&err));
         goto done;
     }
+    cli_print_device("logits", eng);
     if (prompt != NULL &&
         cli_tokenize(ns_engine_tokenizer(eng), prompt, strlen(prompt), true, true, &ids, &n, &err) != NS_OK) {
         fprintf(stderr, "logits: %s\n", ns_err_msg(&err));
@@ -94,6 +105,7 @@ int ns_cmd_logits(int argc, char **argv) {
             fprintf(stderr, "logits: %s\n", ns_err_msg(&err));
             goto done;
         }
+        cli_print_device("logits", eng);
     }
     const ns_model *m = ns_engine_model(eng);
     int32_t n_vocab = ns_model_hparams(m)->n_vocab;

@@ -26,14 +26,16 @@ static void usage(FILE *f) {
                "  --chunks K               stop after K chunks (default: all)\n"
                "  --json                   print the result as JSON\n"
                "  -t N                     CPU threads (default: all cores)\n"
-               "  --backend cpu|cuda|auto  (default auto)\n");
+               "  --backend cpu|cuda|auto  (default auto)\n" CLI_PLACEMENT_HELP);
 }
 
 int ns_cmd_perplexity(int argc, char **argv) {
     const char *model = NULL, *file = NULL;
     int32_t n_ctx = 512, max_chunks = 0;
     bool json = false;
-    ns_engine_params ep = {0};
+    ns_engine_params ep;
+    ns_engine_params_default(&ep);
+    bool placement_ok = true;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -50,6 +52,8 @@ int ns_cmd_perplexity(int argc, char **argv) {
             i++;
         } else if (strcmp(a, "-t") == 0 && v && cli_parse_i32(v, 1, 1024, &ep.n_threads)) {
             i++;
+        } else if (cli_placement_opt(a, v, &ep, &placement_ok) && placement_ok) {
+            i++;
         } else if (strcmp(a, "--backend") == 0 && v && ns_backend_kind_parse(v, &ep.backend)) {
             i++;
         } else if (strcmp(a, "--json") == 0) {
@@ -63,6 +67,12 @@ int ns_cmd_perplexity(int argc, char **argv) {
     if (model == NULL || file == NULL) {
         usage(stderr);
         return 2;
+    }
+    if (cli_placement_check("perplexity", &ep) != 0) {
+        return 2;
+    }
+    if (ep.workload == NULL) {
+        ep.workload = "single"; /* one sequence at a time */
     }
     int rc = 1;
     ns_err err = {0};
@@ -85,6 +95,7 @@ int ns_cmd_perplexity(int argc, char **argv) {
         fprintf(stderr, "perplexity: %s\n", ns_err_msg(&err));
         goto done;
     }
+    cli_print_device("perplexity", eng);
     const ns_tokenizer *tok = ns_engine_tokenizer(eng);
     if (cli_tokenize(tok, text, len, true, false, &ids, &n, &err) != NS_OK) {
         fprintf(stderr, "perplexity: %s\n", ns_err_msg(&err));

@@ -1,7 +1,9 @@
 /*
  * engine_cli.h - small helpers shared by the engine commands (generate,
  * logits, perplexity, bench): number parsing, whole-file reads, tokenizing a
- * text into a malloc'd id array. Header-only, file-local (static) functions.
+ * text into a malloc'd id array, the CUDA placement options (--vram-budget,
+ * --resident-layers, --workload) and the device line printed on stderr.
+ * Header-only, file-local (static) functions.
  */
 #ifndef NS_CLI_ENGINE_CLI_H
 #define NS_CLI_ENGINE_CLI_H
@@ -13,7 +15,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine.h"
+#include "ns_util.h"
 #include "tokenizer.h"
+
+/* Help text of the placement options, for usage(). */
+#define CLI_PLACEMENT_HELP                                                                                             \
+    "  --vram-budget SIZE       CUDA: exact upper bound on device memory after the context, e.g. 11.5GiB;\n"           \
+    "                           layers that do not fit stream from pinned host memory (see nightshift plan)\n"         \
+    "  --resident-layers N      CUDA with --vram-budget: force N resident layers (default: the planner's)\n"           \
+    "  --workload NAME          planner hint with --vram-budget: summarize, label or single\n"
 
 static inline bool cli_parse_i32(const char *s, int32_t lo, int32_t hi, int32_t *out) {
     if (s == NULL || *s == 0) {
@@ -155,6 +166,67 @@ static inline bool cli_parse_ids(const char *s, int32_t **out, int32_t *n) {
     *out = ids;
     *n = k;
     return true;
+}
+
+/* One of the shared placement options, with its value `v` (may be NULL):
+ * --vram-budget SIZE, --resident-layers N, --workload NAME. Returns false
+ * when `a` is none of them (or has no value); else stores it in `ep` and
+ * sets *ok to whether the value parsed. Call ns_engine_params_default (or
+ * set resident_layers = -1) first. */
+static inline bool cli_placement_opt(const char *a, const char *v, ns_engine_params *ep, bool *ok) {
+    if (v == NULL) {
+        return false;
+    }
+    if (strcmp(a, "--vram-budget") == 0) {
+        *ok = ns_parse_size(v, &ep->vram_budget) == NS_OK && ep->vram_budget > 0;
+    } else if (strcmp(a, "--resident-layers") == 0) {
+        *ok = cli_parse_i32(v, 0, 1 << 20, &ep->resident_layers);
+    } else if (strcmp(a, "--workload") == 0) {
+        *ok = strcmp(v, "summarize") == 0 || strcmp(v, "label") == 0 || strcmp(v, "single") == 0;
+        ep->workload = v;
+    } else {
+        return false;
+    }
+    return true;
+}
+
+/* Usage errors of the placement options (after parsing): they need the CUDA
+ * backend, and --resident-layers needs --vram-budget. Prints and returns 2,
+ * or returns 0. */
+static inline int cli_placement_check(const char *cmd, const ns_engine_params *ep) {
+    const bool placed = ep->vram_budget > 0 || ep->resident_layers >= 0;
+    if (placed && ep->backend == NS_BACKEND_CPU) {
+        fprintf(stderr, "%s: --vram-budget and --resident-layers apply to the CUDA backend, not --backend cpu\n", cmd);
+        return 2;
+    }
+    if (ep->resident_layers >= 0 && ep->vram_budget == 0) {
+        fprintf(stderr, "%s: --resident-layers needs --vram-budget\n", cmd);
+        return 2;
+    }
+    return 0;
+}
+
+/* On CUDA, one stderr line: the device, the CUDA context's own memory
+ * (outside the budget), the arena and the budget, and the plan's placement. */
+static inline void cli_print_device(const char *cmd, const ns_engine *eng) {
+    ns_engine_device d;
+    if (!ns_engine_device_info(eng, &d)) {
+        return;
+    }
+    char o[32], ar[32], b[32];
+    fprintf(stderr, "%s: cuda %s: context overhead %s (%s, outside the budget); arena %s", cmd, d.name,
+            ns_format_size(d.context_overhead, o, sizeof o), d.overhead_exact ? "NVML" : "total - free",
+            ns_format_size(d.arena_bytes, ar, sizeof ar));
+    if (d.budget_bytes > 0) {
+        fprintf(stderr, " of budget %s", ns_format_size(d.budget_bytes, b, sizeof b));
+    }
+    const ns_plan *pl = ns_engine_plan(eng);
+    if (pl != NULL) {
+        fprintf(stderr, "; %u/%u layers resident, %u staging slots, %llu KV pages (%llu tokens), %u tokens per pass",
+                pl->n_resident, pl->n_layer, pl->n_slots, (unsigned long long)pl->kv_blocks,
+                (unsigned long long)pl->kv_capacity_tokens, pl->max_step_tokens);
+    }
+    fprintf(stderr, "\n");
 }
 
 #endif /* NS_CLI_ENGINE_CLI_H */
