@@ -1,20 +1,24 @@
 /*
- * threadpool.c - persistent workers handing out items from one counter (see
- * threadpool.h).
+ * threadpool.c - persistent workers handing out items (see threadpool.h).
  *
- * The current op lives in `work`: the op's generation in the high 32 bits,
- * the next unclaimed item in the low 32. Its function, argument and item
- * count sit in desc[gen & 1]. A worker that sees generation g reads
- * desc[g & 1] and claims items with a compare-and-swap that also checks the
- * generation is still g, so a worker waking late can never run an item of a
- * newer op with an older op's function: if its CAS succeeds, g was current
- * all along and desc[g & 1] (rewritten only for g + 2) was stable. The
- * caller claims with fetch-add (it owns the current generation) and waits
- * until `done` reaches the item count, so an op never waits for a thread
- * that took no item.
- * Workers spin on the generation for a while, then block on a condition
- * variable; the caller broadcasts only when someone sleeps (n_sleep, checked
- * after the seq_cst publication: Dekker-style, no lost wake-ups).
+ * Items are split into one contiguous range per thread, so in a decode
+ * matmul every thread streams its own contiguous run of weight rows (what
+ * hardware prefetchers and DRAM pages like best). Each range has its own
+ * counter: the op's generation in the high 32 bits, the range's next
+ * unclaimed item in the low 32. A thread claims from its own range first,
+ * then steals from the others' (the front of what is left), so a thread
+ * that is slow to wake or descheduled costs only the items it actually took.
+ *
+ * The op's function, argument and item count sit in desc[gen & 1]. A worker
+ * that sees generation g (gen_pub) reads desc[g & 1] and claims with a
+ * compare-and-swap that also checks the range still belongs to g: if the CAS
+ * succeeds, g was current all along and desc[g & 1] (rewritten only for
+ * g + 2, with release stores read back with acquire loads) was stable. The
+ * caller waits until `done` reaches the item count, so an op never waits for
+ * a thread that took no item.
+ * Workers spin on gen_pub for a while, then block on a condition variable;
+ * the caller broadcasts only when someone sleeps (n_sleep, checked after the
+ * seq_cst publication: Dekker-style, no lost wake-ups).
  */
 #include "threadpool.h"
 
@@ -43,6 +47,11 @@ typedef struct ns__worker {
     pthread_t thread;
 } ns__worker;
 
+/* One thread's item range counter, alone in its cache line. */
+typedef struct ns__range {
+    _Alignas(64) _Atomic uint64_t w; /* gen << 32 | next item */
+} ns__range;
+
 typedef struct ns__op_desc {
     _Atomic(ns_threadpool_item_fn) fn;
     _Atomic(void *) arg;
@@ -55,9 +64,10 @@ struct ns_threadpool {
     int32_t n_started;
     uint32_t gen; /* caller-owned: generation of the last op published */
 
-    _Alignas(64) _Atomic uint64_t work; /* gen << 32 | next item */
-    _Alignas(64) atomic_int done;       /* items finished in the current op */
-    _Alignas(64) atomic_int chunk;      /* sub-item counter for ns_threadpool_run */
+    ns__range *ranges;                     /* [n_threads] */
+    _Alignas(64) _Atomic uint32_t gen_pub; /* generation of the current op */
+    _Alignas(64) atomic_int done;          /* items finished in the current op */
+    _Alignas(64) atomic_int chunk;         /* sub-item counter for ns_threadpool_run */
     ns__op_desc desc[2];
     atomic_int n_sleep; /* workers blocked on cond */
     atomic_bool stop;
@@ -70,19 +80,42 @@ static inline uint32_t work_gen(uint64_t w) {
     return (uint32_t)(w >> 32);
 }
 
-/* Claim the next item of generation g (of n items); false when the op is
- * over or a newer one started. */
-static bool claim(ns_threadpool *tp, uint32_t g, int32_t n, int32_t *item) {
-    uint64_t w = atomic_load_explicit(&tp->work, memory_order_acquire);
+/* Item range [range_lo(k), range_lo(k + 1)) of thread k for n items. */
+static inline int32_t range_lo(int32_t k, int32_t n, int32_t nth) {
+    return (int32_t)(((int64_t)k * n) / nth);
+}
+
+/* Claim the next item of generation g from range k; false when the range is
+ * exhausted or a newer op started. */
+static bool claim_range(ns_threadpool *tp, int32_t k, uint32_t g, int32_t end, int32_t *item) {
+    _Atomic uint64_t *cw = &tp->ranges[k].w;
+    uint64_t w = atomic_load_explicit(cw, memory_order_acquire);
     for (;;) {
-        if (work_gen(w) != g || (int64_t)(uint32_t)w >= (int64_t)n) {
+        if (work_gen(w) != g || (int64_t)(uint32_t)w >= (int64_t)end) {
             return false;
         }
-        if (atomic_compare_exchange_weak_explicit(&tp->work, &w, w + 1, memory_order_acq_rel, memory_order_acquire)) {
+        if (atomic_compare_exchange_weak_explicit(cw, &w, w + 1, memory_order_acq_rel, memory_order_acquire)) {
             *item = (int32_t)(uint32_t)w;
             return true;
         }
     }
+}
+
+/* Run items of generation g as thread ith: own range first, then the
+ * others'. Returns how many items this thread ran. */
+static int32_t run_ranges(ns_threadpool *tp, int32_t ith, uint32_t g, ns_threadpool_item_fn fn, void *arg, int32_t n) {
+    const int32_t nth = tp->n_threads;
+    int32_t ran = 0;
+    for (int32_t d = 0; d < nth; d++) {
+        const int32_t k = (ith + d) % nth;
+        const int32_t end = range_lo(k + 1, n, nth);
+        int32_t item;
+        while (claim_range(tp, k, g, end, &item)) {
+            fn(arg, ith, item);
+            ran++;
+        }
+    }
+    return ran;
 }
 
 static void *worker_main(void *p) {
@@ -90,9 +123,9 @@ static void *worker_main(void *p) {
     ns_threadpool *tp = wk->tp;
     uint32_t seen = 0;
     for (;;) {
-        uint64_t w;
+        uint32_t g;
         int spins = 0;
-        while (work_gen(w = atomic_load_explicit(&tp->work, memory_order_acquire)) == seen &&
+        while ((g = atomic_load_explicit(&tp->gen_pub, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&tp->stop, memory_order_acquire)) {
             if (++spins < NS__SPIN_ITERS) {
                 NS__PAUSE();
@@ -100,7 +133,7 @@ static void *worker_main(void *p) {
             }
             pthread_mutex_lock(&tp->mu);
             atomic_fetch_add(&tp->n_sleep, 1);
-            while (work_gen(atomic_load(&tp->work)) == seen && !atomic_load(&tp->stop)) {
+            while (atomic_load(&tp->gen_pub) == seen && !atomic_load(&tp->stop)) {
                 pthread_cond_wait(&tp->cond, &tp->mu);
             }
             atomic_fetch_sub(&tp->n_sleep, 1);
@@ -110,16 +143,14 @@ static void *worker_main(void *p) {
         if (atomic_load_explicit(&tp->stop, memory_order_acquire)) {
             break;
         }
-        const uint32_t g = work_gen(w);
         seen = g;
         ns__op_desc *d = &tp->desc[g & 1];
-        ns_threadpool_item_fn fn = atomic_load_explicit(&d->fn, memory_order_relaxed);
-        void *arg = atomic_load_explicit(&d->arg, memory_order_relaxed);
-        int32_t n = atomic_load_explicit(&d->n_items, memory_order_relaxed);
-        int32_t item;
-        while (claim(tp, g, n, &item)) {
-            fn(arg, wk->ith, item);
-            atomic_fetch_add_explicit(&tp->done, 1, memory_order_release);
+        ns_threadpool_item_fn fn = atomic_load_explicit(&d->fn, memory_order_acquire);
+        void *arg = atomic_load_explicit(&d->arg, memory_order_acquire);
+        int32_t n = atomic_load_explicit(&d->n_items, memory_order_acquire);
+        int32_t ran = run_ranges(tp, wk->ith, g, fn, arg, n);
+        if (ran > 0) {
+            atomic_fetch_add_explicit(&tp->done, ran, memory_order_release);
         }
     }
     return NULL;
@@ -141,7 +172,7 @@ ns_status ns_threadpool_create(int32_t n_threads, ns_threadpool **out) {
     }
     *tp = (ns_threadpool){0};
     tp->n_threads = n_threads;
-    atomic_init(&tp->work, 0);
+    atomic_init(&tp->gen_pub, 0);
     atomic_init(&tp->done, 0);
     atomic_init(&tp->chunk, 0);
     atomic_init(&tp->n_sleep, 0);
@@ -153,6 +184,14 @@ ns_status ns_threadpool_create(int32_t n_threads, ns_threadpool **out) {
     }
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->cond, NULL);
+    if (posix_memalign((void **)&tp->ranges, 64, (size_t)n_threads * sizeof(ns__range)) != 0) {
+        tp->ranges = NULL;
+        ns_threadpool_free(&tp);
+        return NS_ERR_NOMEM;
+    }
+    for (int32_t k = 0; k < n_threads; k++) {
+        atomic_init(&tp->ranges[k].w, 0);
+    }
     if (n_threads > 1) {
         tp->workers = calloc((size_t)n_threads - 1, sizeof(ns__worker));
         if (tp->workers == NULL) {
@@ -189,6 +228,7 @@ void ns_threadpool_free(ns_threadpool **ptp) {
     pthread_mutex_destroy(&tp->mu);
     pthread_cond_destroy(&tp->cond);
     free(tp->workers);
+    free(tp->ranges);
     free(tp);
     *ptp = NULL;
 }
@@ -208,26 +248,23 @@ void ns_threadpool_run_items(ns_threadpool *tp, ns_threadpool_item_fn fn, void *
         return;
     }
     const uint32_t g = ++tp->gen == 0 ? ++tp->gen : tp->gen; /* 0 is "no op yet" */
+    const int32_t nth = tp->n_threads;
     ns__op_desc *d = &tp->desc[g & 1];
-    atomic_store_explicit(&d->fn, fn, memory_order_relaxed);
-    atomic_store_explicit(&d->arg, arg, memory_order_relaxed);
-    atomic_store_explicit(&d->n_items, n_items, memory_order_relaxed);
+    atomic_store_explicit(&d->fn, fn, memory_order_release);
+    atomic_store_explicit(&d->arg, arg, memory_order_release);
+    atomic_store_explicit(&d->n_items, n_items, memory_order_release);
     atomic_store_explicit(&tp->done, 0, memory_order_relaxed);
-    atomic_store(&tp->work, (uint64_t)g << 32); /* seq_cst: publishes desc, pairs with n_sleep */
+    for (int32_t k = 0; k < nth; k++) {
+        atomic_store_explicit(&tp->ranges[k].w, (uint64_t)g << 32 | (uint32_t)range_lo(k, n_items, nth),
+                              memory_order_release);
+    }
+    atomic_store(&tp->gen_pub, g); /* seq_cst: publishes the op, pairs with n_sleep */
     if (atomic_load(&tp->n_sleep) > 0) {
         pthread_mutex_lock(&tp->mu);
         pthread_cond_broadcast(&tp->cond);
         pthread_mutex_unlock(&tp->mu);
     }
-    int32_t mine = 0;
-    for (;;) {
-        const uint32_t i = (uint32_t)atomic_fetch_add_explicit(&tp->work, 1, memory_order_acq_rel);
-        if ((int64_t)i >= (int64_t)n_items) {
-            break;
-        }
-        fn(arg, 0, (int32_t)i);
-        mine++;
-    }
+    const int32_t mine = run_ranges(tp, 0, g, fn, arg, n_items);
     if (mine > 0) {
         atomic_fetch_add_explicit(&tp->done, mine, memory_order_relaxed);
     }

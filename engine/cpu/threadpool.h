@@ -3,11 +3,13 @@
  *
  * An op is one call: ns_threadpool_run_items(fn, arg, n_items) runs
  * fn(arg, ith, item) for every item in [0, n_items), handing items out to
- * the caller (thread 0) and the workers from one shared counter, and returns
+ * the caller (thread 0) and the workers, and returns
  * when every item has finished. Completion counts items, not threads: a
  * worker that has not woken up yet (or was descheduled on a busy machine)
  * never delays an op it took no item of; the threads that are running simply
- * take all the items. Workers spin briefly between ops (ops follow each
+ * take all the items. Items are split into one contiguous range per thread
+ * (a thread streams its own run of weight rows), and a thread that runs out
+ * steals from the others. Workers spin briefly between ops (ops follow each
  * other within microseconds during a forward pass), then sleep on a
  * condition variable; the caller wakes sleepers only when there are any.
  *
