@@ -42,7 +42,7 @@ static void usage(FILE *f) {
                "  --batches LIST       decode batch sizes (default 1,16,64)\n"
                "  --repeat R           time every figure R times, keep the best (default 3)\n"
                "  --json               print JSON\n"
-               "  --backend cpu|cuda|auto  (default cpu)\n");
+               "  --backend cpu|cuda|auto  (default cpu)\n" CLI_PLACEMENT_HELP);
 }
 
 /* ---- limits ---------------------------------------------------------------- */
@@ -191,7 +191,8 @@ int ns_cmd_bench(int argc, char **argv) {
     const char *model = NULL, *batches_arg = "1,16,64";
     int32_t n_prompt = 512, n_gen = 16, n_repeat = 3;
     bool json = false;
-    ns_engine_params ep = {0};
+    ns_engine_params ep;
+    ns_engine_params_default(&ep);
     ep.backend = NS_BACKEND_CPU;
     for (int i = 1; i < argc;) {
         const char *a = argv[i];
@@ -218,6 +219,8 @@ int ns_cmd_bench(int argc, char **argv) {
         } else if (strcmp(a, "--json") == 0) {
             json = true;
             used = 1;
+        } else if (cli_placement_opt(a, v, &ep, &ok)) {
+            /* --vram-budget, --resident-layers, --workload */
         } else {
             ok = false;
         }
@@ -227,6 +230,9 @@ int ns_cmd_bench(int argc, char **argv) {
             return 2;
         }
         i += used;
+    }
+    if (cli_placement_check("bench", &ep) != 0) {
+        return 2;
     }
     int32_t *batches = NULL, n_batches = 0;
     if (model == NULL || !cli_parse_ids(batches_arg, &batches, &n_batches)) {
@@ -266,6 +272,7 @@ int ns_cmd_bench(int argc, char **argv) {
         fprintf(stderr, "bench: %s\n", ns_err_msg(&b.err));
         goto done;
     }
+    cli_print_device("bench", b.eng);
     b.m = ns_engine_model(b.eng);
     const ns_hparams *hp = ns_model_hparams(b.m);
     ns_kv_cache *kv = ns_engine_kv(b.eng);
@@ -422,6 +429,13 @@ int ns_cmd_bench(int argc, char **argv) {
             } else {
                 printf("%-18s %12.2f %-8s\n", figs[i].name, figs[i].value, figs[i].unit);
             }
+        }
+        /* With a VRAM budget the planner predicted this run: show it beside the measurements. */
+        const ns_plan *pl = ns_engine_plan(b.eng);
+        if (pl != NULL) {
+            printf("plan prediction: prefill %.1f tok/s, decode %.1f tok/s at %u sequences, workload %.1f output "
+                   "tok/s\n",
+                   pl->prefill.tokens_per_s, pl->decode.tokens_per_s, pl->max_seqs, pl->workload_out_tok_s);
         }
     }
     rc = 0;

@@ -55,7 +55,9 @@ static void usage(FILE *f) {
                "  --name NAME             worker name = lease owner; unique per worker (default HOST-PID)\n"
                "  --model-name NAME       the `model` batches ask for (default: file name without .gguf)\n"
                "  --backend cpu|cuda|auto compute backend (default auto)\n"
-               "  --vram-budget SIZE      CUDA memory budget, e.g. 11.5GiB\n"
+               "  --vram-budget SIZE      CUDA memory budget, e.g. 11.5GiB (the planner places layers and KV in it)\n"
+               "  --resident-layers N     with --vram-budget: force N layers resident (default: the planner's choice)\n"
+               "  --workload NAME         planner cost-model hint: summarize (default), label or single\n"
                "  -t, --threads N         CPU threads (default: all cores)\n"
                "  --slots N               concurrent sequences (default 32)\n"
                "  --ctx N                 tokens per sequence: prompt + output (default min(trained, 4096))\n"
@@ -80,6 +82,7 @@ static int parse_int(const char *s, const char *what, int lo, int hi, int *out) 
 
 int main(int argc, char **argv) {
     wk_engine_params ep = {0};
+    ep.resident_layers = -1;
     wk_config cfg = {0};
     cfg.broker = getenv("NIGHTSHIFT_WORKERS") ? getenv("NIGHTSHIFT_WORKERS") : "tcp://127.0.0.1:5556";
     cfg.conninfo = getenv("NIGHTSHIFT_PG");
@@ -134,6 +137,19 @@ int main(int argc, char **argv) {
             } else {
                 ep.vram_budget = sz;
             }
+        } else if (strcmp(a, "--resident-layers") == 0) {
+            NEED_VALUE();
+            if (parse_int(v, a, 0, 1 << 16, &iv) != 0) {
+                return 2;
+            }
+            ep.resident_layers = iv;
+        } else if (strcmp(a, "--workload") == 0) {
+            NEED_VALUE();
+            if (strcmp(v, "summarize") != 0 && strcmp(v, "label") != 0 && strcmp(v, "single") != 0) {
+                fprintf(stderr, "nightshift-worker: --workload: expected summarize, label or single\n");
+                return 2;
+            }
+            ep.workload = v;
         } else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0) {
             NEED_VALUE();
             if (parse_int(v, a, 0, 1024, &iv) != 0) {
@@ -180,8 +196,14 @@ int main(int argc, char **argv) {
         fprintf(stderr, "nightshift-worker: --pg CONNINFO is required (or set NIGHTSHIFT_PG)\n");
         return 2;
     }
-    if (ep.vram_budget != 0 && strcmp(ep.backend, "cpu") == 0) {
-        fprintf(stderr, "nightshift-worker: note: --vram-budget is ignored with --backend cpu\n");
+    if ((ep.vram_budget != 0 || ep.resident_layers >= 0) && ep.backend != NULL && strcmp(ep.backend, "cpu") == 0) {
+        fprintf(stderr, "nightshift-worker: --vram-budget and --resident-layers place layers on a GPU; they do not "
+                        "apply to --backend cpu\n");
+        return 2;
+    }
+    if (ep.resident_layers >= 0 && ep.vram_budget == 0) {
+        fprintf(stderr, "nightshift-worker: --resident-layers needs --vram-budget\n");
+        return 2;
     }
     char name[300], model_name[300];
     if (cfg.name == NULL) {

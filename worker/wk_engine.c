@@ -271,8 +271,9 @@ ns_status wk_engine_create(const wk_engine_params *p, wk_engine **out, ns_err *e
     e->pipe_rd = e->pipe_wr = -1;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
-    ns_engine_params ep = {0};
+    ns_engine_params ep;
     ns_status st = NS_OK;
+    ns_engine_params_default(&ep);
     ep.model_path = p->model_path;
     if (!ns_backend_kind_parse(p->backend != NULL ? p->backend : "auto", &ep.backend)) {
         st = ns__err_set(err, NS_ERR_INVALID_ARG, "--backend '%s': expected cpu, cuda or auto", p->backend);
@@ -286,8 +287,19 @@ ns_status wk_engine_create(const wk_engine_params *p, wk_engine **out, ns_err *e
     }
     ep.page_size = NS_KV_DEFAULT_PAGE_SIZE;
 
+    ep.vram_budget = p->vram_budget;
+    ep.resident_layers = p->resident_layers;
+    ep.workload = p->workload;
+    if (p->vram_budget > 0) {
+        /* The planner chooses the pass size, the slots (unless --slots) and
+         * the KV pages within the budget; only the context is ours. */
+        ep.max_tokens = p->ubatch > 0 ? p->ubatch : 0;
+        ep.max_seqs = p->slots > 0 ? p->slots : 0;
+    }
+
     /* KV pool: enough pages for every slot at full context, capped by
-     * --kv-mem. Reading the shape first costs one mmap of the header. */
+     * --kv-mem (without a VRAM budget). Reading the shape first costs one
+     * mmap of the header. */
     {
         ns_model *m = NULL;
         st = ns_model_load(p->model_path, &m, err);
@@ -305,10 +317,13 @@ ns_status wk_engine_create(const wk_engine_params *p, wk_engine **out, ns_err *e
         ns_kv_params one = {.n_pages = 1, .page_size = ep.page_size, .max_seqs = 1, .max_seq_len = ctx};
         uint64_t page_bytes = ns_kv_storage_bytes(&one, hp->n_layer, hp->n_head_kv, hp->head_dim);
         ns_model_free(&m);
+        ep.max_seq_len = ctx;
         int32_t per_seq = (ctx + ep.page_size - 1) / ep.page_size;
         uint64_t kv_mem = p->kv_mem > 0 ? p->kv_mem : (1ull << 30);
         uint64_t fit = page_bytes > 0 ? kv_mem / page_bytes : 0;
-        if (fit < (uint64_t)per_seq) {
+        if (p->vram_budget > 0) {
+            per_seq = 0; /* the plan sizes the pool */
+        } else if (fit < (uint64_t)per_seq) {
             st = ns__err_set(err, NS_ERR_CAPACITY, "--kv-mem %llu bytes cannot hold one %d-token context",
                              (unsigned long long)kv_mem, ctx);
             goto fail;
@@ -317,9 +332,6 @@ ns_status wk_engine_create(const wk_engine_params *p, wk_engine **out, ns_err *e
         uint64_t n_pages = want < fit ? want : fit;
         ep.n_pages = n_pages > INT32_MAX ? INT32_MAX : (int32_t)n_pages;
         ep.max_seq_len = ctx;
-    }
-    if (p->vram_budget != 0) {
-        NS_LOGW("worker: --vram-budget is not applied yet: the engine has no budgeted CUDA backend in this build");
     }
     st = ns_engine_create(&ep, &e->eng, err);
     if (st != NS_OK) {
