@@ -202,8 +202,8 @@ static int print_text(const char *path, const ns_gguf *g) {
     printf("\narchitecture: %s\n", hp.arch);
     printf("  n_layer %" PRId64 ", n_embd %" PRId64 ", n_ff %" PRId64 ", n_head %" PRId64 ", n_head_kv %" PRId64
            ", head_dim %" PRId64 ", n_vocab %" PRId64 ", n_ctx_train %" PRId64 ", rope_base %g, rms_eps %g\n",
-           hp.n_layer, hp.n_embd, hp.n_ff, hp.n_head, hp.n_head_kv, hp.head_dim_k, hp.n_vocab, hp.n_ctx,
-           hp.rope_base, hp.rms_eps);
+           hp.n_layer, hp.n_embd, hp.n_ff, hp.n_head, hp.n_head_kv, hp.head_dim_k, hp.n_vocab, hp.n_ctx, hp.rope_base,
+           hp.rms_eps);
 
     if (hp.n_layer > 0 && hp.n_layer < (1 << 20)) {
         layer_bytes = calloc((size_t)hp.n_layer, sizeof *layer_bytes);
@@ -214,8 +214,8 @@ static int print_text(const char *path, const ns_gguf *g) {
         char shape[96];
         int64_t l = layer_of(t->name);
         shape_str(t, shape, sizeof shape);
-        printf("  %-36s %-8s %-24s %14" PRIu64 " %14" PRIu64 "%s\n", t->name, ns_type_name(t->type), shape,
-               t->nbytes, t->file_offset, ns_quant_supported(t->type) ? "" : "  (unsupported type)");
+        printf("  %-36s %-8s %-24s %14" PRIu64 " %14" PRIu64 "%s\n", t->name, ns_type_name(t->type), shape, t->nbytes,
+               t->file_offset, ns_quant_supported(t->type) ? "" : "  (unsupported type)");
         total += t->nbytes;
         n_params += t->n_elements;
         if (!ns_quant_supported(t->type)) {

@@ -40,12 +40,22 @@ void *ns_arena_alloc(ns_arena *a, size_t size, size_t align);
 /* Like ns_arena_alloc, but zero-filled (host arenas only). */
 void *ns_arena_calloc(ns_arena *a, size_t size, size_t align);
 
-static inline size_t ns_arena_mark(const ns_arena *a) { return a->used; }
-static inline void ns_arena_reset_to(ns_arena *a, size_t mark) { a->used = mark; }
-static inline void ns_arena_reset(ns_arena *a) { a->used = 0; }
-static inline size_t ns_arena_remaining(const ns_arena *a) { return a->cap - a->used; }
+static inline size_t ns_arena_mark(const ns_arena *a) {
+    return a->used;
+}
+static inline void ns_arena_reset_to(ns_arena *a, size_t mark) {
+    a->used = mark;
+}
+static inline void ns_arena_reset(ns_arena *a) {
+    a->used = 0;
+}
+static inline size_t ns_arena_remaining(const ns_arena *a) {
+    return a->cap - a->used;
+}
 
 /* Round `n` up to a multiple of `align` (a power of two). */
-static inline size_t ns_align_up(size_t n, size_t align) { return (n + align - 1) & ~(align - 1); }
+static inline size_t ns_align_up(size_t n, size_t align) {
+    return (n + align - 1) & ~(align - 1);
+}
 
 #endif /* NS_ARENA_H */

@@ -19,9 +19,13 @@ void ns_log_set_callback(ns_log_fn fn, void *user) {
     g_log_user = user;
 }
 
-void ns_log_set_level(ns_log_level level) { g_log_level = level; }
+void ns_log_set_level(ns_log_level level) {
+    g_log_level = level;
+}
 
-ns_log_level ns_log_get_level(void) { return g_log_level; }
+ns_log_level ns_log_get_level(void) {
+    return g_log_level;
+}
 
 void ns_log(ns_log_level level, const char *fmt, ...) {
     char buf[1024];

@@ -35,18 +35,10 @@ ns_status ns_parse_size(const char *s, uint64_t *out) {
             const char *unit;
             double mult;
         } units[] = {
-            {"b", 1.0},
-            {"k", 1024.0},
-            {"kib", 1024.0},
-            {"kb", 1e3},
-            {"m", 1048576.0},
-            {"mib", 1048576.0},
-            {"mb", 1e6},
-            {"g", 1073741824.0},
-            {"gib", 1073741824.0},
-            {"gb", 1e9},
-            {"t", 1099511627776.0},
-            {"tib", 1099511627776.0},
+            {"b", 1.0},   {"k", 1024.0},          {"kib", 1024.0},
+            {"kb", 1e3},  {"m", 1048576.0},       {"mib", 1048576.0},
+            {"mb", 1e6},  {"g", 1073741824.0},    {"gib", 1073741824.0},
+            {"gb", 1e9},  {"t", 1099511627776.0}, {"tib", 1099511627776.0},
             {"tb", 1e12},
         };
         size_t i;
@@ -92,7 +84,9 @@ uint64_t ns_time_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-double ns_time_s(void) { return (double)ns_time_ns() * 1e-9; }
+double ns_time_s(void) {
+    return (double)ns_time_ns() * 1e-9;
+}
 
 int ns_utf8_len(unsigned char c) {
     if (c < 0x80) {

@@ -61,17 +61,17 @@ typedef struct ns_gguf_cursor {
 } ns_gguf_cursor;
 
 static const size_t g_vtype_size[NS_GGUF_VTYPE_COUNT] = {
-    [NS_GGUF_UINT8] = 1,   [NS_GGUF_INT8] = 1,   [NS_GGUF_UINT16] = 2, [NS_GGUF_INT16] = 2,
-    [NS_GGUF_UINT32] = 4,  [NS_GGUF_INT32] = 4,  [NS_GGUF_FLOAT32] = 4, [NS_GGUF_BOOL] = 1,
-    [NS_GGUF_STRING] = 8, /* minimum: the length prefix */
+    [NS_GGUF_UINT8] = 1,  [NS_GGUF_INT8] = 1,    [NS_GGUF_UINT16] = 2,  [NS_GGUF_INT16] = 2,  [NS_GGUF_UINT32] = 4,
+    [NS_GGUF_INT32] = 4,  [NS_GGUF_FLOAT32] = 4, [NS_GGUF_BOOL] = 1,    [NS_GGUF_STRING] = 8, /* minimum: the length
+                                                                                                 prefix */
     [NS_GGUF_ARRAY] = 12, /* minimum: type + count */
-    [NS_GGUF_UINT64] = 8,  [NS_GGUF_INT64] = 8,  [NS_GGUF_FLOAT64] = 8,
+    [NS_GGUF_UINT64] = 8, [NS_GGUF_INT64] = 8,   [NS_GGUF_FLOAT64] = 8,
 };
 
 const char *ns_gguf_vtype_name(uint32_t t) {
-    static const char *const names[NS_GGUF_VTYPE_COUNT] = {"uint8",  "int8",   "uint16", "int16", "uint32",
+    static const char *const names[NS_GGUF_VTYPE_COUNT] = {"uint8",  "int8",    "uint16", "int16",  "uint32",
                                                            "int32",  "float32", "bool",   "string", "array",
-                                                           "uint64", "int64",  "float64"};
+                                                           "uint64", "int64",   "float64"};
     return t < NS_GGUF_VTYPE_COUNT ? names[t] : "invalid";
 }
 
@@ -98,8 +98,12 @@ static ns_status cur_read(ns_gguf_cursor *c, void *dst, uint64_t n, const char *
     return NS_OK;
 }
 
-static ns_status cur_u32(ns_gguf_cursor *c, uint32_t *v, const char *what) { return cur_read(c, v, 4, what); }
-static ns_status cur_u64(ns_gguf_cursor *c, uint64_t *v, const char *what) { return cur_read(c, v, 8, what); }
+static ns_status cur_u32(ns_gguf_cursor *c, uint32_t *v, const char *what) {
+    return cur_read(c, v, 4, what);
+}
+static ns_status cur_u64(ns_gguf_cursor *c, uint64_t *v, const char *what) {
+    return cur_read(c, v, 8, what);
+}
 
 /* A length-prefixed string; returns a view and checks the length. */
 static ns_status cur_str(ns_gguf_cursor *c, ns_gguf_str *s, uint64_t max_len, const char *what) {
@@ -179,8 +183,12 @@ static uint32_t hash_str(const char *s) {
  * duplicate's position when a name repeats. */
 typedef const char *(*name_at_fn)(const ns_gguf *g, uint64_t i);
 
-static const char *kv_name_at(const ns_gguf *g, uint64_t i) { return g->kvs[i].key; }
-static const char *tensor_name_at(const ns_gguf *g, uint64_t i) { return g->tensors[i].name; }
+static const char *kv_name_at(const ns_gguf *g, uint64_t i) {
+    return g->kvs[i].key;
+}
+static const char *tensor_name_at(const ns_gguf *g, uint64_t i) {
+    return g->tensors[i].name;
+}
 
 static ns_status build_index(ns_gguf *g, uint64_t n, name_at_fn name_at, uint32_t **out, uint32_t *out_cap,
                              uint64_t *dup) {
@@ -408,8 +416,7 @@ static ns_status grow_tensors(ns_gguf *g, uint64_t extra, ns_err *err) {
     return NS_OK;
 }
 
-static ns_status parse_tensor_infos(ns_gguf *g, ns_gguf_cursor *c, uint64_t n, uint32_t file_index,
-                                    uint64_t first) {
+static ns_status parse_tensor_infos(ns_gguf *g, ns_gguf_cursor *c, uint64_t n, uint32_t file_index, uint64_t first) {
     /* Smallest tensor info: name (8) + n_dims (4) + one dim (8) + type (4) + offset (8). */
     if (n > (c->size - c->off) / 32) {
         char msg[128];
@@ -470,8 +477,8 @@ static ns_status parse_tensor_infos(ns_gguf *g, ns_gguf_cursor *c, uint64_t n, u
         }
         t->type = (ns_type)type;
         if (t->ne[0] % tr->blck_size != 0) {
-            snprintf(msg, sizeof msg, "tensor '%s' row length %lld is not a multiple of the %s block size %u",
-                     t->name, (long long)t->ne[0], tr->name, tr->blck_size);
+            snprintf(msg, sizeof msg, "tensor '%s' row length %lld is not a multiple of the %s block size %u", t->name,
+                     (long long)t->ne[0], tr->name, tr->blck_size);
             return cur_fail(c, at, msg);
         }
         if (!ns_mul_u64(t->n_elements / tr->blck_size, tr->type_size, &t->nbytes)) {
@@ -491,8 +498,8 @@ static ns_status parse_tensor_infos(ns_gguf *g, ns_gguf_cursor *c, uint64_t n, u
 }
 
 /* After the infos: place the data section and check every tensor lies in it. */
-static ns_status place_tensor_data(ns_gguf *g, ns_gguf_cursor *c, ns_gguf_file *f, uint32_t file_index,
-                                   uint64_t first, uint64_t n) {
+static ns_status place_tensor_data(ns_gguf *g, ns_gguf_cursor *c, ns_gguf_file *f, uint32_t file_index, uint64_t first,
+                                   uint64_t n) {
     uint64_t data = c->off;
     uint64_t pad = (g->alignment - data % g->alignment) % g->alignment;
     if (!ns_add_u64(data, pad, &data)) {
@@ -507,9 +514,9 @@ static ns_status place_tensor_data(ns_gguf *g, ns_gguf_cursor *c, ns_gguf_file *
         uint64_t start, end;
         if (!ns_add_u64(data, t->offset, &start) || !ns_add_u64(start, t->nbytes, &end) || end > c->size) {
             char msg[256];
-            snprintf(msg, sizeof msg,
-                     "tensor '%s' data [%llu, +%llu) lies past the end of the file (%llu bytes)", t->name,
-                     (unsigned long long)t->offset, (unsigned long long)t->nbytes, (unsigned long long)c->size);
+            snprintf(msg, sizeof msg, "tensor '%s' data [%llu, +%llu) lies past the end of the file (%llu bytes)",
+                     t->name, (unsigned long long)t->offset, (unsigned long long)t->nbytes,
+                     (unsigned long long)c->size);
             return cur_fail(c, data, msg);
         }
         t->file_offset = start;
@@ -655,8 +662,8 @@ static ns_status finish_tensor_index(ns_gguf *g, ns_err *err) {
     uint64_t dup;
     ns_status st = build_index(g, g->n_tensors, tensor_name_at, &g->tensor_index, &g->tensor_index_cap, &dup);
     if (st == NS_ERR_FORMAT) {
-        return ns__err_set(err, NS_ERR_FORMAT, "gguf: duplicate tensor name '%s' (file part %u)",
-                           g->tensors[dup].name, g->tensors[dup].file_index + 1);
+        return ns__err_set(err, NS_ERR_FORMAT, "gguf: duplicate tensor name '%s' (file part %u)", g->tensors[dup].name,
+                           g->tensors[dup].file_index + 1);
     }
     if (st != NS_OK) {
         return ns__err_set(err, st, "gguf: out of memory");
@@ -798,16 +805,34 @@ fail:
 
 /* ---- accessors ------------------------------------------------------------- */
 
-uint32_t ns_gguf_version(const ns_gguf *g) { return g->version; }
-uint64_t ns_gguf_alignment(const ns_gguf *g) { return g->alignment; }
-uint32_t ns_gguf_n_files(const ns_gguf *g) { return g->n_files; }
-uint64_t ns_gguf_file_size(const ns_gguf *g, uint32_t i) { return i < g->n_files ? g->files[i].size : 0; }
-uint64_t ns_gguf_data_offset(const ns_gguf *g, uint32_t i) { return i < g->n_files ? g->files[i].data_offset : 0; }
-const uint8_t *ns_gguf_file_base(const ns_gguf *g, uint32_t i) { return i < g->n_files ? g->files[i].base : NULL; }
-uint64_t ns_gguf_n_kv(const ns_gguf *g) { return g->n_kv; }
-uint64_t ns_gguf_n_tensors(const ns_gguf *g) { return g->n_tensors; }
+uint32_t ns_gguf_version(const ns_gguf *g) {
+    return g->version;
+}
+uint64_t ns_gguf_alignment(const ns_gguf *g) {
+    return g->alignment;
+}
+uint32_t ns_gguf_n_files(const ns_gguf *g) {
+    return g->n_files;
+}
+uint64_t ns_gguf_file_size(const ns_gguf *g, uint32_t i) {
+    return i < g->n_files ? g->files[i].size : 0;
+}
+uint64_t ns_gguf_data_offset(const ns_gguf *g, uint32_t i) {
+    return i < g->n_files ? g->files[i].data_offset : 0;
+}
+const uint8_t *ns_gguf_file_base(const ns_gguf *g, uint32_t i) {
+    return i < g->n_files ? g->files[i].base : NULL;
+}
+uint64_t ns_gguf_n_kv(const ns_gguf *g) {
+    return g->n_kv;
+}
+uint64_t ns_gguf_n_tensors(const ns_gguf *g) {
+    return g->n_tensors;
+}
 
-const ns_gguf_kv *ns_gguf_kv_at(const ns_gguf *g, uint64_t i) { return i < g->n_kv ? &g->kvs[i] : NULL; }
+const ns_gguf_kv *ns_gguf_kv_at(const ns_gguf *g, uint64_t i) {
+    return i < g->n_kv ? &g->kvs[i] : NULL;
+}
 
 const ns_gguf_kv *ns_gguf_find_kv(const ns_gguf *g, const char *key) {
     int64_t i = index_find(g, g->kv_index, g->kv_index_cap, kv_name_at, key);

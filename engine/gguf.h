@@ -76,16 +76,16 @@ typedef struct ns_gguf_kv {
 } ns_gguf_kv;
 
 typedef struct ns_gguf_tensor {
-    const char *name;                /* NUL-terminated copy */
-    uint32_t n_dims;                 /* 1..4 */
-    int64_t ne[NS_GGUF_MAX_DIMS];    /* elements per dim, ne[0] fastest; unused dims are 1 */
-    ns_type type;                    /* ggml type id (may be unsupported) */
-    uint64_t offset;                 /* offset within its file's data section */
-    uint64_t n_elements;             /* product of ne */
-    uint64_t nbytes;                 /* bytes of data */
-    const uint8_t *data;             /* view into the mapping */
-    uint32_t file_index;             /* which split part holds it (0 for single files) */
-    uint64_t file_offset;            /* absolute byte offset of the data in its file */
+    const char *name;             /* NUL-terminated copy */
+    uint32_t n_dims;              /* 1..4 */
+    int64_t ne[NS_GGUF_MAX_DIMS]; /* elements per dim, ne[0] fastest; unused dims are 1 */
+    ns_type type;                 /* ggml type id (may be unsupported) */
+    uint64_t offset;              /* offset within its file's data section */
+    uint64_t n_elements;          /* product of ne */
+    uint64_t nbytes;              /* bytes of data */
+    const uint8_t *data;          /* view into the mapping */
+    uint32_t file_index;          /* which split part holds it (0 for single files) */
+    uint64_t file_offset;         /* absolute byte offset of the data in its file */
 } ns_gguf_tensor;
 
 typedef struct ns_gguf ns_gguf;

@@ -37,9 +37,9 @@ struct ns_gguf_writer {
     uint64_t alignment;
     FILE *f;
     int began;
-    size_t cur;          /* tensor being streamed */
+    size_t cur;           /* tensor being streamed */
     uint64_t cur_written; /* bytes of it written */
-    uint64_t data_pos;   /* bytes written into the data section */
+    uint64_t data_pos;    /* bytes written into the data section */
 };
 
 /* ---- a tiny growable byte buffer ----------------------------------------- */
@@ -72,8 +72,12 @@ static void wb_put(wbuf *b, const void *src, size_t n) {
     b->len += n;
 }
 
-static void wb_u32(wbuf *b, uint32_t v) { wb_put(b, &v, 4); }
-static void wb_u64(wbuf *b, uint64_t v) { wb_put(b, &v, 8); }
+static void wb_u32(wbuf *b, uint32_t v) {
+    wb_put(b, &v, 4);
+}
+static void wb_u64(wbuf *b, uint64_t v) {
+    wb_put(b, &v, 8);
+}
 static void wb_str(wbuf *b, const char *s, uint64_t len) {
     wb_u64(b, len);
     wb_put(b, s, (size_t)len);
@@ -246,8 +250,8 @@ ns_status ns_gguf_writer_set_arr(ns_gguf_writer *w, const char *key, ns_gguf_vty
     return put_kv(w, key, &b);
 }
 
-ns_status ns_gguf_writer_set_arr_str(ns_gguf_writer *w, const char *key, const char *const *strs,
-                                     const uint64_t *lens, uint64_t n) {
+ns_status ns_gguf_writer_set_arr_str(ns_gguf_writer *w, const char *key, const char *const *strs, const uint64_t *lens,
+                                     uint64_t n) {
     wbuf b = {0};
     wb_u32(&b, NS_GGUF_ARRAY);
     wb_u32(&b, NS_GGUF_STRING);

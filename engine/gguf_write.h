@@ -43,8 +43,8 @@ ns_status ns_gguf_writer_set_str(ns_gguf_writer *w, const char *key, const char 
 ns_status ns_gguf_writer_set_arr(ns_gguf_writer *w, const char *key, ns_gguf_vtype elem_type, const void *data,
                                  uint64_t n);
 /* String array: n strings with their lengths (lens may be NULL for C strings). */
-ns_status ns_gguf_writer_set_arr_str(ns_gguf_writer *w, const char *key, const char *const *strs,
-                                     const uint64_t *lens, uint64_t n);
+ns_status ns_gguf_writer_set_arr_str(ns_gguf_writer *w, const char *key, const char *const *strs, const uint64_t *lens,
+                                     uint64_t n);
 /* Copy one metadata entry from an open file (used to copy a tokenizer). */
 ns_status ns_gguf_writer_copy_kv(ns_gguf_writer *w, const ns_gguf_kv *kv);
 

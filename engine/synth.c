@@ -49,8 +49,8 @@ static const struct {
     const char *name;
     ns_synth_ftype ft;
 } g_ftypes[] = {
-    {"f32", NS_FTYPE_F32},   {"f16", NS_FTYPE_F16},       {"q4_0", NS_FTYPE_Q4_0},
-    {"q8_0", NS_FTYPE_Q8_0}, {"q2_k", NS_FTYPE_Q2_K},     {"q3_k_m", NS_FTYPE_Q3_K_M},
+    {"f32", NS_FTYPE_F32},       {"f16", NS_FTYPE_F16},       {"q4_0", NS_FTYPE_Q4_0},
+    {"q8_0", NS_FTYPE_Q8_0},     {"q2_k", NS_FTYPE_Q2_K},     {"q3_k_m", NS_FTYPE_Q3_K_M},
     {"q4_k_m", NS_FTYPE_Q4_K_M}, {"q5_k_m", NS_FTYPE_Q5_K_M}, {"q6_k", NS_FTYPE_Q6_K},
 };
 
@@ -76,7 +76,9 @@ const char *ns_synth_ftype_name(ns_synth_ftype ft) {
 /* ---- llama.cpp's type mix ---------------------------------------------------- */
 
 /* llama.cpp's use_more_bits(i, n). */
-static bool more_bits(int i, int n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+static bool more_bits(int i, int n) {
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
 
 static int layer_of(const char *name) {
     int l = -1;
@@ -86,7 +88,9 @@ static int layer_of(const char *name) {
     return l;
 }
 
-static bool has(const char *name, const char *part) { return strstr(name, part) != NULL; }
+static bool has(const char *name, const char *part) {
+    return strstr(name, part) != NULL;
+}
 
 /* K-quant rows must be a multiple of 256; llama.cpp falls back like this. */
 static ns_type fallback(ns_type t, int64_t ne0) {
@@ -179,7 +183,9 @@ typedef struct rng {
     uint64_t s[4];
 } rng;
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 static uint64_t rng_next(rng *r) {
     uint64_t *s = r->s;
@@ -204,7 +210,9 @@ static void rng_seed(rng *r, uint64_t seed) {
     }
 }
 
-static float rng_unit(rng *r) { return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f); }
+static float rng_unit(rng *r) {
+    return (float)(rng_next(r) >> 40) * (1.0f / 16777216.0f);
+}
 
 /* Roughly normal: the sum of four uniforms, scaled to unit variance. */
 static float rng_normal(rng *r) {
@@ -488,10 +496,12 @@ ns_status ns_synth_write(const char *path, const ns_synth_opts *o, ns_err *err) 
     }
     rng_seed(&r, o->seed);
 
-#define T1(nm, a) (snprintf(ts[n_t].name, sizeof ts[n_t].name, "%s", nm), ts[n_t].ne[0] = (a), ts[n_t].ne[1] = 1, \
-                   ts[n_t].n_dims = 1, n_t++)
-#define T2(nm, a, b) (snprintf(ts[n_t].name, sizeof ts[n_t].name, "%s", nm), ts[n_t].ne[0] = (a), \
-                      ts[n_t].ne[1] = (b), ts[n_t].n_dims = 2, n_t++)
+#define T1(nm, a)                                                                                                      \
+    (snprintf(ts[n_t].name, sizeof ts[n_t].name, "%s", nm), ts[n_t].ne[0] = (a), ts[n_t].ne[1] = 1,                    \
+     ts[n_t].n_dims = 1, n_t++)
+#define T2(nm, a, b)                                                                                                   \
+    (snprintf(ts[n_t].name, sizeof ts[n_t].name, "%s", nm), ts[n_t].ne[0] = (a), ts[n_t].ne[1] = (b),                  \
+     ts[n_t].n_dims = 2, n_t++)
     T2("token_embd.weight", s->n_embd, n_vocab);
     T1("output_norm.weight", s->n_embd);
     T2("output.weight", s->n_embd, n_vocab);

@@ -29,9 +29,9 @@ typedef struct ns_synth_shape {
     uint32_t n_head;
     uint32_t n_head_kv;
     uint32_t n_vocab;
-    uint32_t n_ctx;     /* training context length written to metadata */
-    float rope_base;    /* rope.freq_base */
-    bool is_70b;        /* llama.cpp bumps attn_v to Q5_K for 70B-class models */
+    uint32_t n_ctx;  /* training context length written to metadata */
+    float rope_base; /* rope.freq_base */
+    bool is_70b;     /* llama.cpp bumps attn_v to Q5_K for 70B-class models */
 } ns_synth_shape;
 
 /* llama.cpp ftypes that synth can write (LLAMA_FTYPE_* values). */

@@ -31,16 +31,16 @@
 
 typedef struct wk_engine_params {
     const char *model_path;
-    const char *backend;  /* "cpu", "cuda" or "auto" (NULL = auto) */
+    const char *backend;     /* "cpu", "cuda" or "auto" (NULL = auto) */
     uint64_t vram_budget;    /* cuda: the arena's upper bound in bytes (0 = no budget: every layer resident,
                                 arena sized exactly); the planner sizes the KV pool and slots within it */
     int32_t resident_layers; /* cuda with a budget: -1 = the planner's choice, N >= 0 forces N */
     const char *workload;    /* planner's cost-model hint: "summarize" (NULL), "label" or "single" */
-    uint64_t kv_mem;      /* cpu: cap on K/V bytes (0 = 1 GiB) */
-    int32_t n_threads;    /* cpu threads (0 = online cores) */
-    int32_t slots;        /* concurrent sequences (0 = 32) */
-    int32_t ctx;          /* tokens per sequence (0 = min(context_length, 4096), 2048 when unknown) */
-    int32_t ubatch;       /* tokens per forward pass (0 = 512) */
+    uint64_t kv_mem;         /* cpu: cap on K/V bytes (0 = 1 GiB) */
+    int32_t n_threads;       /* cpu threads (0 = online cores) */
+    int32_t slots;           /* concurrent sequences (0 = 32) */
+    int32_t ctx;             /* tokens per sequence (0 = min(context_length, 4096), 2048 when unknown) */
+    int32_t ubatch;          /* tokens per forward pass (0 = 512) */
 } wk_engine_params;
 
 typedef struct wk_engine wk_engine;
