@@ -5,6 +5,7 @@
 #      and gpu (each skips with 77 when no device is found);
 #   2. build with ASan + UBSan and run the unit tests again;
 #   3. with clang, build the libFuzzer targets and fuzz each for NS_FUZZ_SECONDS (60).
+#   0. clang-format-16 --dry-run over every C/CUDA source (the `format-check` target);
 # Build trees go to build-test/, build-asan/ and build-fuzz/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -21,6 +22,10 @@ step() { printf '\n==== %s\n' "$*"; }
 step "build (-Werror)"
 cmake -S . -B build-test "${gen[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNS_WERROR=ON -DNS_CUDA=AUTO
 cmake --build build-test -j "$jobs"
+if command -v clang-format-16 >/dev/null 2>&1; then
+  step "format check (clang-format-16)"
+  cmake --build build-test --target format-check || status=1
+fi
 step "all tests"
 ctest --test-dir build-test --output-on-failure -j "$jobs" || status=1
 
