@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Run nightshift's whole test suite, as CI does:
+#   0. clang-format-16 --dry-run over every C/CUDA source (the `format-check` target) when it is installed;
 #   1. build with -Werror (CUDA kernels too when nvcc is present) and run every
 #      test: unit, integration (a private PostgreSQL and real ZeroMQ sockets),
 #      and gpu (each skips with 77 when no device is found);
 #   2. build with ASan + UBSan and run the unit tests again;
 #   3. with clang, build the libFuzzer targets and fuzz each for NS_FUZZ_SECONDS (60).
-#   0. clang-format-16 --dry-run over every C/CUDA source (the `format-check` target);
 # Build trees go to build-test/, build-asan/ and build-fuzz/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
