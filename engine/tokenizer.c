@@ -1113,3 +1113,49 @@ ns_status ns_detok_flush(ns_detok *d, char *out, size_t cap, size_t *n_out) {
     d->n_pending = 0;
     return NS_OK;
 }
+
+/* ---- the merge loops' bigram heap ---------------------------------------------- */
+
+static bool ns__tok_bigram_before(const ns__tok_bigram *a, const ns__tok_bigram *b) {
+    return a->prio < b->prio || (a->prio == b->prio && a->left < b->left);
+}
+
+void ns__tok_heap_push(ns__tok_heap *h, ns__tok_bigram b) {
+    NS_ASSERT(h->n < h->cap);
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!ns__tok_bigram_before(&b, &h->v[p])) {
+            break;
+        }
+        h->v[i] = h->v[p];
+        i = p;
+    }
+    h->v[i] = b;
+}
+
+ns__tok_bigram ns__tok_heap_pop(ns__tok_heap *h) {
+    ns__tok_bigram top = h->v[0];
+    ns__tok_bigram last = h->v[--h->n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, best = i;
+        const ns__tok_bigram *bv = &last;
+        if (l < h->n && ns__tok_bigram_before(&h->v[l], bv)) {
+            best = l;
+            bv = &h->v[l];
+        }
+        if (r < h->n && ns__tok_bigram_before(&h->v[r], bv)) {
+            best = r;
+        }
+        if (best == i) {
+            break;
+        }
+        h->v[i] = h->v[best];
+        i = best;
+    }
+    if (h->n > 0) {
+        h->v[i] = last;
+    }
+    return top;
+}

@@ -303,62 +303,7 @@ typedef struct bpe_sym {
     size_t off, n; /* in the encoded word; n = 0 once merged away */
 } bpe_sym;
 
-typedef struct bpe_bigram {
-    int64_t left, right;
-    int32_t rank;
-    size_t size;
-} bpe_bigram;
-
-static bool bpe_before(const bpe_bigram *a, const bpe_bigram *b) {
-    return a->rank < b->rank || (a->rank == b->rank && a->left < b->left);
-}
-
-typedef struct bpe_heap {
-    bpe_bigram *v;
-    size_t n, cap;
-} bpe_heap;
-
-static void bpe_heap_push(bpe_heap *h, bpe_bigram b) {
-    NS_ASSERT(h->n < h->cap);
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bpe_before(&b, &h->v[p])) {
-            break;
-        }
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = b;
-}
-
-static bpe_bigram bpe_heap_pop(bpe_heap *h) {
-    bpe_bigram top = h->v[0];
-    bpe_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        const bpe_bigram *bv = &last;
-        if (l < h->n && bpe_before(&h->v[l], bv)) {
-            best = l;
-            bv = &h->v[l];
-        }
-        if (r < h->n && bpe_before(&h->v[r], bv)) {
-            best = r;
-        }
-        if (best == i) {
-            break;
-        }
-        h->v[i] = h->v[best];
-        i = best;
-    }
-    if (h->n > 0) {
-        h->v[i] = last;
-    }
-    return top;
-}
-
-static void bpe_add_bigram(const ns_tokenizer *t, const char *w, const bpe_sym *syms, bpe_heap *h, int64_t left,
+static void bpe_add_bigram(const ns_tokenizer *t, const char *w, const bpe_sym *syms, ns__tok_heap *h, int64_t left,
                            int64_t right) {
     if (left < 0 || right < 0) {
         return;
@@ -368,12 +313,12 @@ static void bpe_add_bigram(const ns_tokenizer *t, const char *w, const bpe_sym *
     if (rank < 0) {
         return;
     }
-    bpe_heap_push(h, (bpe_bigram){left, right, rank, l->n + r->n});
+    ns__tok_heap_push(h, (ns__tok_bigram){left, right, (double)rank, l->n + r->n});
 }
 
 /* Merge one byte-encoded word and append its ids. syms/heap have room for
  * len symbols / 3*len bigrams. */
-static ns_status bpe_word(const ns_tokenizer *t, const char *w, size_t len, bpe_sym *syms, bpe_heap *h,
+static ns_status bpe_word(const ns_tokenizer *t, const char *w, size_t len, bpe_sym *syms, ns__tok_heap *h,
                           ns__tok_vec *out) {
     if (t->ignore_merges) {
         int32_t id = ns_tokenizer_find(t, w, len);
@@ -397,7 +342,7 @@ static ns_status bpe_word(const ns_tokenizer *t, const char *w, size_t len, bpe_
         bpe_add_bigram(t, w, syms, h, i - 1, i);
     }
     while (h->n > 0) {
-        bpe_bigram b = bpe_heap_pop(h);
+        ns__tok_bigram b = ns__tok_heap_pop(h);
         bpe_sym *l = &syms[b.left], *r = &syms[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) {
             continue; /* outdated */
@@ -437,7 +382,7 @@ ns_status ns__tok_bpe_encode(const ns_tokenizer *t, const char *text, size_t len
     char *clean = NULL, *enc = NULL;
     seg_vec a = {0}, b = {0};
     bpe_sym *syms = NULL;
-    bpe_heap h = {0};
+    ns__tok_heap h = {0};
     pcre2_match_data *md = NULL;
 
     if (len > SIZE_MAX / 4) {

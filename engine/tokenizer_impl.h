@@ -98,6 +98,25 @@ static inline uint64_t ns__tok_hash_bytes(uint64_t h, const char *p, size_t n) {
 }
 
 /* Append an id, growing the vector; NS_ERR_NOMEM on failure. */
+/* A merge candidate of the SPM and BPE merge loops: adjacent symbols
+ * left/right whose bytes summed to `size` when queued (a changed size marks a
+ * stale entry). Lower `prio` pops first, ties pop the leftmost: SPM queues
+ * -score, BPE the merge rank. */
+typedef struct ns__tok_bigram {
+    int64_t left, right;
+    double prio;
+    size_t size;
+} ns__tok_bigram;
+
+/* Binary min-heap of bigrams over caller-sized storage v[cap]. */
+typedef struct ns__tok_heap {
+    ns__tok_bigram *v;
+    size_t n, cap;
+} ns__tok_heap;
+
+void ns__tok_heap_push(ns__tok_heap *h, ns__tok_bigram b); /* asserts n < cap */
+ns__tok_bigram ns__tok_heap_pop(ns__tok_heap *h);          /* n must be > 0 */
+
 ns_status ns__tok_vec_push(ns__tok_vec *v, int32_t id);
 
 /* SPM: encode already-escaped text (spaces are U+2581) and append the ids. */

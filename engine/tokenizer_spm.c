@@ -22,63 +22,7 @@ typedef struct spm_sym {
     size_t n;           /* bytes; 0 once merged into its left neighbour */
 } spm_sym;
 
-typedef struct spm_bigram {
-    int64_t left, right;
-    float score;
-    size_t size; /* bytes of left + right when queued */
-} spm_bigram;
-
-/* true when a should be popped before b */
-static bool bigram_before(const spm_bigram *a, const spm_bigram *b) {
-    return a->score > b->score || (a->score == b->score && a->left < b->left);
-}
-
-typedef struct spm_heap {
-    spm_bigram *v;
-    size_t n, cap;
-} spm_heap;
-
-static void heap_push(spm_heap *h, spm_bigram b) {
-    NS_ASSERT(h->n < h->cap);
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (!bigram_before(&b, &h->v[p])) {
-            break;
-        }
-        h->v[i] = h->v[p];
-        i = p;
-    }
-    h->v[i] = b;
-}
-
-static spm_bigram heap_pop(spm_heap *h) {
-    spm_bigram top = h->v[0];
-    spm_bigram last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, best = i;
-        const spm_bigram *bv = &last;
-        if (l < h->n && bigram_before(&h->v[l], bv)) {
-            best = l;
-            bv = &h->v[l];
-        }
-        if (r < h->n && bigram_before(&h->v[r], bv)) {
-            best = r;
-        }
-        if (best == i) {
-            break;
-        }
-        h->v[i] = h->v[best];
-        i = best;
-    }
-    if (h->n > 0) {
-        h->v[i] = last;
-    }
-    return top;
-}
-
-static void try_add_bigram(const ns_tokenizer *t, const char *text, const spm_sym *syms, spm_heap *h, int64_t left,
+static void try_add_bigram(const ns_tokenizer *t, const char *text, const spm_sym *syms, ns__tok_heap *h, int64_t left,
                            int64_t right) {
     if (left < 0 || right < 0) {
         return;
@@ -88,7 +32,7 @@ static void try_add_bigram(const ns_tokenizer *t, const char *text, const spm_sy
     if (id < 0) {
         return;
     }
-    heap_push(h, (spm_bigram){left, right, t->scores[id], size});
+    ns__tok_heap_push(h, (ns__tok_bigram){left, right, -(double)t->scores[id], size});
 }
 
 /* Length of the UTF-8 sequence from its lead byte, as llama.cpp's
@@ -104,7 +48,7 @@ ns_status ns__tok_spm_encode(const ns_tokenizer *t, const char *text, size_t len
     }
     ns_status st = NS_OK;
     spm_sym *syms = malloc(len * sizeof(*syms));
-    spm_heap h = {0};
+    ns__tok_heap h = {0};
     /* each merge queues at most two new bigrams: n-1 + 2(n-1) in total */
     h.cap = 3 * len + 1;
     h.v = malloc(h.cap * sizeof(*h.v));
@@ -126,7 +70,7 @@ ns_status ns__tok_spm_encode(const ns_tokenizer *t, const char *text, size_t len
         try_add_bigram(t, text, syms, &h, i - 1, i);
     }
     while (h.n > 0) {
-        spm_bigram b = heap_pop(&h);
+        ns__tok_bigram b = ns__tok_heap_pop(&h);
         spm_sym *l = &syms[b.left], *r = &syms[b.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != b.size) {
             continue; /* stale */
