@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_engine_placement.sh - --vram-budget / --resident-layers / --workload on
-# generate, logits and perplexity: usage errors (exit 2), CPU rejection, and
+# generate, logits, perplexity, bench and nightshift-worker: usage errors (exit 2), CPU rejection, and
 # what happens without a device: builds without CUDA refuse the options
 # (exit 1); CUDA builds on a machine without a GPU plan first (a budget too
 # small fails with the planner's message), then fail cleanly for --backend
@@ -19,7 +19,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 run() { "$BIN" "$@" >"$TMP/out" 2>"$TMP/err"; echo $?; }
 
 # 1. Usage errors, identical with and without CUDA.
-for cmd in "generate -p hi -n 2" "logits -p hi -o $TMP/l.f32" "perplexity -f $TMP/text.txt"; do
+for cmd in "generate -p hi -n 2" "logits -p hi -o $TMP/l.f32" "perplexity -f $TMP/text.txt" "bench --prompt 4 --gen 1 --batches 1"; do
     # shellcheck disable=SC2086
     set -- $cmd
     sub=$1
@@ -27,7 +27,7 @@ for cmd in "generate -p hi -n 2" "logits -p hi -o $TMP/l.f32" "perplexity -f $TM
     rc=$(run "$sub" -m "$MODEL" "$@" --backend cpu --vram-budget 1GiB)
     [ "$rc" -eq 2 ] || fail "$sub --backend cpu --vram-budget: exit $rc, want 2"
     grep -q "apply to the CUDA backend, not --backend cpu" "$TMP/err" || fail "$sub cpu message: $(cat "$TMP/err")"
-    rc=$(run "$sub" -m "$MODEL" "$@" --resident-layers 2)
+    rc=$(run "$sub" -m "$MODEL" "$@" --backend auto --resident-layers 2)
     [ "$rc" -eq 2 ] || fail "$sub --resident-layers alone: exit $rc, want 2"
     grep -q "needs --vram-budget" "$TMP/err" || fail "$sub resident message: $(cat "$TMP/err")"
     for bad in "--vram-budget lots" "--vram-budget 0" "--resident-layers -1" "--workload poetry"; do
@@ -37,6 +37,21 @@ for cmd in "generate -p hi -n 2" "logits -p hi -o $TMP/l.f32" "perplexity -f $TM
     done
     "$BIN" "$sub" --help | grep -q -- "--vram-budget SIZE" || fail "$sub --help lacks --vram-budget"
 done
+
+# The worker rejects the same combinations before it connects anywhere.
+WORKER="${NS_BIN}/nightshift-worker"
+if [ -x "$WORKER" ]; then
+    "$WORKER" -m "$MODEL" --pg "dbname=none" --backend cpu --vram-budget 1GiB >/dev/null 2>"$TMP/err"
+    rc=$?
+    [ "$rc" -eq 2 ] || fail "worker --backend cpu --vram-budget: exit $rc, want 2"
+    grep -q "do not apply to --backend cpu" "$TMP/err" || fail "worker cpu message: $(cat "$TMP/err")"
+    "$WORKER" -m "$MODEL" --pg "dbname=none" --resident-layers 2 >/dev/null 2>"$TMP/err"
+    rc=$?
+    [ "$rc" -eq 2 ] || fail "worker --resident-layers alone: exit $rc, want 2"
+    grep -q "needs --vram-budget" "$TMP/err" || fail "worker resident message: $(cat "$TMP/err")"
+    "$WORKER" -m "$MODEL" --pg "dbname=none" --workload poetry >/dev/null 2>&1
+    [ $? -eq 2 ] || fail "worker --workload poetry must exit 2"
+fi
 
 # 2. Without a device.
 "$BIN" plan -m "$MODEL" --vram-budget 1GiB --measure >/dev/null 2>"$TMP/m"
